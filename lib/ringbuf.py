@@ -1,0 +1,87 @@
+# ringbuf.py Provides RingBuffer: a preallocated byte ring filled from a UART IRQ (or by polling) without allocation.
+# MIT license
+#
+# One producer (the UART handler) moves only `head`, one consumer (the main loop) moves only
+# `tail`, so a soft IRQ that runs between two opcodes of get() cannot corrupt the ring.
+
+from micropython import const
+
+_SIZE = const(2048)  # 8.5 s of bytes at 2400 baud (240 B/s): outlasts a Wi-Fi or broker stall
+_CHUNK = const(64)
+
+
+class RingBuffer:
+    def __init__(self, size=_SIZE):
+        self.buf = bytearray(size)
+        self.head = 0  # next slot to write
+        self.tail = 0  # next slot to read
+        self.overflow = 0  # bytes dropped because the ring was full
+        self.received = 0  # bytes stored, modulo 2**30 so it stays a small int
+        self._chunk = bytearray(_CHUNK)
+        self._uart = None
+        self._irq = False
+        self._handler = self._on_irq  # bound once: binding in the IRQ would allocate
+
+    def put(self, src, n):
+        # store src[0:n]; what does not fit is counted in overflow, never silently lost
+        buf = self.buf
+        size = len(buf)
+        h = self.head
+        t = self.tail
+        for i in range(n):
+            nh = h + 1
+            if nh == size:
+                nh = 0
+            if nh == t:
+                self.overflow += n - i
+                break
+            buf[h] = src[i]
+            h = nh
+        self.received = (self.received + (h - self.head) % size) & 0x3FFFFFFF
+        self.head = h
+
+    def get(self, dst):
+        # move up to len(dst) bytes into dst; returns the count
+        buf = self.buf
+        size = len(buf)
+        h = self.head
+        t = self.tail
+        n = 0
+        m = len(dst)
+        while t != h and n < m:
+            dst[n] = buf[t]
+            n += 1
+            t += 1
+            if t == size:
+                t = 0
+        self.tail = t
+        return n
+
+    def any(self):
+        d = self.head - self.tail
+        return d if d >= 0 else d + len(self.buf)
+
+    def attach(self, uart):
+        # Fill from uart's RX interrupt where the port has UART.irq, else poll() must be called.
+        # Returns True when the IRQ is in use.
+        self._uart = uart
+        try:
+            trigger = uart.IRQ_RX | getattr(uart, "IRQ_RXIDLE", 0)
+            uart.irq(handler=self._handler, trigger=trigger)
+            self._irq = True
+        except (AttributeError, TypeError, ValueError, OSError):
+            self._irq = False
+        return self._irq
+
+    def poll(self):
+        # drain the UART into the ring when there is no IRQ (two producers would race)
+        if self._uart is not None and not self._irq:
+            self._on_irq(self._uart)
+
+    def _on_irq(self, uart):
+        chunk = self._chunk
+        while True:
+            n = uart.readinto(chunk)
+            if not n:
+                return
+            self.put(chunk, n)
