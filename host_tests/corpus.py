@@ -47,7 +47,7 @@ class Pipeline:
 
 def hdlc_frame(info, more=False, address=b"\x41\x08\x83", control=0x13):
     # a type-3 HDLC frame around info (S bit set when more segments follow), with HCS and FCS
-    from hdlc import crc16
+    from fastbytes import crc16
 
     length = 2 + len(address) + 1 + 2 + len(info) + 2
     head = bytearray([0xA0 | (0x08 if more else 0) | length >> 8, length & 0xFF]) + address + bytes([control])

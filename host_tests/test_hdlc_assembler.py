@@ -2,7 +2,8 @@
 # Shared: runs under pytest and under the MicroPython unix port (mpy_runner.py).
 
 import random
-from hdlc import Assembler, crc16
+from hdlc import Assembler
+from fastbytes import crc16
 from corpus import records, good_hdlc, Pipeline, hdlc_frame, info_of
 
 _NORWEGIAN = ("aidon", "kaifa", "kamstrup")

@@ -4,8 +4,8 @@
 # Frames are found by length, never by searching for the closing flag: there is no byte stuffing
 # on HAN ports, so raw 7E and 7D bytes occur inside valid frames. See docs/decoder.md.
 
-from array import array
 from micropython import const
+from fastbytes import crc16, copy
 
 _FLAG = const(0x7E)
 _FRAME_MAX = const(2047)  # largest length the 11-bit format field can state
@@ -15,34 +15,13 @@ _ADDR_MAX = const(4)  # an HDLC address is 1 to 4 bytes
 _SEGMENT = const(0x08)  # S bit in the format field's first byte
 
 
-def _make_table():
-    t = array("H", bytes(512))
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-_TABLE = _make_table()
-
-
-def crc16(buf, start, end):
-    # CRC-16/X.25 (HCS and FCS): reflected 0x1021, init and xorout 0xFFFF
-    crc = 0xFFFF
-    t = _TABLE
-    for i in range(start, end):
-        crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
-    return crc ^ 0xFFFF
-
-
 class Assembler:
     def __init__(self, on_apdu, frame_max=_FRAME_MAX, apdu_max=_APDU_MAX):
         self._on_apdu = on_apdu  # called as on_apdu(buf, start, end) for each whole APDU
         self._frame_max = frame_max
         self.win = bytearray(frame_max + 2)  # unparsed stream; a whole frame always fits
         self._n = 0
+        self._need = 0  # bytes the window must hold before parsing can get further
         self.apdu = bytearray(apdu_max)  # segments are joined here
         self._apdu_len = 0
         self._joining = False  # a segmented message is under way
@@ -64,21 +43,23 @@ class Assembler:
             m = len(w) - k
             if m > n - i:
                 m = n - i
-            for j in range(m):
-                w[k + j] = src[i + j]
+            copy(w, k, src, i, m)
             self._n = k + m
             i += m
-            self._parse()
+            if self._n >= self._need:
+                self._parse()
 
     def _parse(self):
         w = self.win
         n = self._n
         p = 0
+        self._need = 0
         while True:
             q = w.find(b"\x7e", p, n)
             if q < 0:
                 q = n
-            self.skipped += q - p  # bytes outside any frame (flags are not counted)
+            # bytes outside any frame (flags not counted), modulo 2**30 to stay a small int on the ESP32
+            self.skipped = (self.skipped + q - p) & 0x3FFFFFFF
             p = q
             if n - p < 3:
                 break
@@ -105,7 +86,8 @@ class Assembler:
                 p += 1
                 continue
             if p + length + 2 > n:
-                break  # rest of the frame not received yet
+                self._need = length + 2  # the frame will start the window after compaction
+                break
             end = p + 1 + length - 2  # FCS position
             if crc16(w, p + 1, end) != w[end] | w[end + 1] << 8:
                 self.bad_fcs += 1
@@ -119,8 +101,8 @@ class Assembler:
             p += length + 1  # the closing flag may open the next frame
         if p == 0 and n == len(w):
             p = 1  # cannot happen while a whole frame fits; never spin
-        for j in range(n - p):
-            w[j] = w[p + j]
+        if p:
+            copy(w, 0, w, p, n - p)
         self._n = n - p
 
     def _reject(self, lost):
@@ -146,8 +128,7 @@ class Assembler:
                 self.oversize += 1
             self._dropping = True
         if not self._dropping:
-            for i in range(end - start):
-                a[k + i] = w[start + i]
+            copy(a, k, w, start, end - start)
             k += end - start
         self._apdu_len = k
         if not more:
