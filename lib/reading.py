@@ -92,8 +92,9 @@ class Reading:
             return 1
         return 2
 
-    def json(self):
-        # A JSON object; numbers are written from the scaled integers so no float ever rounds them.
+    def pairs(self):
+        # [(key, JSON text)] of everything this message carries, in schema order. Numbers are
+        # written from the scaled integers, so no float ever rounds them.
         out = []
         if self.manufacturer:
             out.append(("meter_manufacturer", json.dumps(self.manufacturer)))
@@ -107,4 +108,10 @@ class Reading:
         for f in range(NUMERIC):
             if self.present[f]:
                 out.append((NAMES[f], self.decimal(f)))
-        return "{" + ", ".join(json.dumps(k) + ": " + v for k, v in out) + "}"
+        return out
+
+    def json(self, keys=None, extra=()):
+        # a JSON object of the pairs whose key is in `keys` (all when None), then `extra` pairs
+        items = [kv for kv in self.pairs() if keys is None or kv[0] in keys]
+        items.extend(extra)
+        return "{" + ", ".join(json.dumps(k) + ": " + v for k, v in items) + "}"

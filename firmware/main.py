@@ -1,0 +1,8 @@
+# main.py Starts the firmware (lib/app.py) unless safe boot was asked for.
+# On the unix port (make sim) it is run directly, with boot.py's check repeated here.
+import safeboot
+
+if not safeboot.requested():
+    import app
+
+    app.main()

@@ -1,0 +1,237 @@
+# app.py Provides main(): the firmware loop wiring UART, decoder, MQTT, status page and watchdog together.
+# MIT license
+#
+# One loop, no threads: each pass drains the UART into the decoder first, then gives the network
+# a bounded slice. Everything network-side may fail; the UART is read regardless.
+
+import gc
+import json
+import os
+import sys
+import time
+
+import board as boards
+import config
+import status_page
+from dlms import Decoder
+from hdlc import Assembler
+from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
+from ringbuf import RingBuffer
+from serial_port import SerialChoice, open_uart, reconfigure
+from web import WebServer
+from wifi import WifiLink
+
+VERSION = "0.1.0"
+_LOOP_MS = 20  # 48 bytes arrive in 20 ms at 2400 baud: the ring never comes close to full
+_CHUNK = 64
+_SECOND_MS = 1000
+
+
+def _env(name, default=None):
+    getenv = getattr(os, "getenv", None)  # the unix port has it; the ESP32 has no environment
+    return (getenv(name) if getenv else None) or default
+
+
+def _device_id():
+    try:
+        import machine
+
+        return "".join("%02x" % b for b in machine.unique_id())
+    except (ImportError, AttributeError):
+        return _env("HAN_DEVICE_ID", "host")
+
+
+def _now_text():
+    t = time.gmtime()
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
+
+
+class App:
+    def __init__(self, cfg, errors, profile, state_dir="."):
+        self.cfg = cfg
+        self.errors = errors
+        self.profile = profile
+        self.started = time.ticks_ms()
+        self.device_id = _device_id()
+        self.log = print
+        for e in errors:
+            self.log("config: " + e)
+        self.ring = RingBuffer()
+        self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"])
+        self.assembler = Assembler(self.decoder.apdu)
+        self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
+        self.uart = open_uart(profile, self.serial.framing)
+        self.irq = self.ring.attach(self.uart)
+        self.chunk = bytearray(_CHUNK)
+        self.uart_passes = 0  # watchdog: proof that the UART step keeps running
+        self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
+        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log)
+        self.mqtt.set_config_errors(errors)
+        self.power_text = None  # last messages, as published
+        self.energy_text = None
+        self.last_frame_ms = None
+        self.heap_alloc = 0  # heap in use right after the last collection
+        self.web = None
+        try:
+            self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
+        except OSError as e:
+            self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
+        self.wdt = None
+        self.wdt_fed_at = 0
+        self.next_second = time.ticks_ms()
+        self.next_diag = time.ticks_add(self.next_second, _diag_ms())
+        self.led = _led(profile)
+
+    def _on_reading(self, rd):
+        # called by the decoder for every good message, from inside assembler.feed()
+        self.last_frame_ms = time.ticks_ms()
+        stamp = (("received", json.dumps(_now_text())),)
+        self.power_text = rd.json(POWER_KEYS, stamp)
+        energy = rd.json(ENERGY_KEYS, stamp) if rd.list_number() == 3 else None
+        if energy:
+            self.energy_text = energy
+        self.mqtt.reading(rd, self.power_text, energy)
+        if self.cfg["mqtt.raw"]:
+            a = self.assembler
+            self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
+        if self.led:
+            self.led(1)
+
+    def step(self):
+        self.ring.poll()  # no-op where the UART IRQ fills the ring
+        n = self.ring.get(self.chunk)
+        while n:
+            self.assembler.feed(self.chunk, n)
+            n = self.ring.get(self.chunk)
+        self.uart_passes += 1
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self.next_second) >= 0:
+            self.next_second = time.ticks_add(now, _SECOND_MS)
+            self._every_second()
+        self.mqtt.poll(self.link.poll(), self.link.generation)
+        if self.web:
+            self.web.poll()
+        if time.ticks_diff(time.ticks_ms(), self.next_diag) >= 0:
+            self.next_diag = time.ticks_add(time.ticks_ms(), _diag_ms())
+            self.mqtt.diag(json.dumps(self.diagnostics()))
+
+    def _every_second(self):
+        framing = self.serial.check(self.assembler.frames_ok)
+        if framing:
+            self.log("serial: no valid frames yet, trying 2400 %s" % framing)
+            reconfigure(self.uart, framing)
+        if self.led:
+            self.led(0)
+        gc.collect()
+        self.heap_alloc = gc.mem_alloc()
+        self._watchdog()
+
+    def _watchdog(self):
+        if not self.cfg["watchdog.enabled"]:
+            return
+        if self.wdt is None:
+            if time.ticks_diff(time.ticks_ms(), self.started) < self.cfg["watchdog.start_after_s"] * 1000:
+                return
+            try:
+                from machine import WDT
+            except ImportError:
+                return  # the unix port has no watchdog
+            self.wdt = WDT(timeout=self.cfg["watchdog.timeout_s"] * 1000)
+        if self.uart_passes != self.wdt_fed_at:  # fed only when the UART loop moved on
+            self.wdt_fed_at = self.uart_passes
+            self.wdt.feed()
+
+    def run(self):
+        self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
+            VERSION, self.device_id, self.serial.framing, self.mqtt.prefix, self.cfg["http.port"]))
+        try:
+            while True:
+                self.step()
+                time.sleep_ms(_LOOP_MS)
+        except KeyboardInterrupt:
+            self.log("stopped (Ctrl-C)")
+
+    # --- status, for the page, /api/status and the diag topic ---
+
+    def diagnostics(self):
+        a = self.assembler
+        d = self.decoder
+        age = None if self.last_frame_ms is None else time.ticks_diff(time.ticks_ms(), self.last_frame_ms) // 1000
+        return {
+            "version": VERSION,
+            "device_id": self.device_id,
+            "uptime_s": time.ticks_diff(time.ticks_ms(), self.started) // 1000,
+            "heap_free": gc.mem_free(),
+            "heap_alloc": self.heap_alloc,
+            "rssi": self.link.rssi(),
+            "reset_cause": _reset_cause(),
+            "config_errors": self.errors,
+            "serial": {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq},
+            "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},
+            "frames": {"ok": a.frames_ok, "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped},
+            "decoder": {"decoded": d.decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted},
+            "last_frame_age_s": age,
+            "mqtt": {"state": self.mqtt.state, "error": self.mqtt.last_error, "prefix": self.mqtt.prefix, "published": self.mqtt.published,
+                     "energy_queued": len(self.mqtt.energy_queue), "power_dropped": self.mqtt.power_dropped},
+        }
+
+    def _api(self):
+        # the diagnostics plus the last messages, whose numbers stay the exact decimals as published
+        parts = (("meter", self.mqtt.meter_json), ("power", self.power_text), ("energy", self.energy_text))
+        text = json.dumps(self.diagnostics())[:-1]  # the object, left open for the JSON texts below
+        text += "".join(', "%s": %s' % (k, v or "null") for k, v in parts) + "}"
+        return "application/json", text.encode()
+
+    def _page(self):
+        return "text/html; charset=utf-8", status_page.HTML
+
+
+def _diag_ms():
+    return int(_env("HAN_DIAG_S", "60")) * 1000
+
+
+def _reset():
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        sys.exit(3)  # the unix port: end the process, as a reset would
+
+
+def _reset_cause():
+    try:
+        import machine
+
+        return {machine.PWRON_RESET: "power-on", machine.HARD_RESET: "hard", machine.WDT_RESET: "watchdog",
+                machine.DEEPSLEEP_RESET: "deep sleep", machine.SOFT_RESET: "soft"}.get(machine.reset_cause(), "other")
+    except (ImportError, AttributeError):
+        return "process start"
+
+
+def _led(profile):
+    led = profile.get("led")
+    if not led:
+        return None
+    from machine import Pin
+
+    pin = Pin(led["pin"], Pin.OUT)
+    low = led.get("active_low")
+    return lambda on: pin.value((not on) if low else on)
+
+
+def main():
+    state_dir = _env("HAN_STATE_DIR", ".")
+    cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=_optional_fields())
+    cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
+    name = "host" if sys.platform == "linux" else cfg["board"]  # the unix port can only be the host board
+    profile, board_errors = boards.load(name, _env("HAN_BOARDS", "boards"))
+    if profile is None:  # keep reading the meter with the most common wiring
+        profile, more = boards.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
+        board_errors += more
+    App(cfg, errors + board_errors, profile, state_dir).run()
+
+
+def _optional_fields():
+    # the unix port has no Wi-Fi to configure
+    return ("wifi.ssid",) if sys.platform == "linux" else ()

@@ -1,0 +1,37 @@
+# board.py Provides load(): a board profile from boards/<name>.json, checked, with its problems named.
+# MIT license
+
+import json
+
+_ARCHES = ("xtensawin", "rv32imc", "x64")
+
+
+def load(name, directory="boards"):
+    # -> (profile dict, [error messages]); a broken profile falls back to the host-less defaults
+    path = "%s/%s.json" % (directory, name)
+    try:
+        with open(path) as f:
+            profile = json.load(f)
+    except OSError:
+        return None, ["board %s: %s not found" % (name, path)]
+    except ValueError:
+        return None, ["board %s: %s is not valid JSON" % (name, path)]
+    errors = []
+    uart = profile.get("uart")
+    if not isinstance(uart, dict) or "id" not in uart:
+        errors.append("board %s: uart.id missing" % name)
+    elif uart["id"] != "host" and not isinstance(uart.get("rx"), int):
+        errors.append("board %s: uart.rx must be a pin number" % name)
+    if profile.get("arch") not in _ARCHES:
+        errors.append("board %s: arch must be one of %s" % (name, ", ".join(_ARCHES)))
+    led = profile.get("led")
+    if led is not None and not isinstance(led.get("pin") if isinstance(led, dict) else None, int):
+        errors.append("board %s: led must be null or {\"pin\": n, \"active_low\": bool}" % name)
+    pin = profile.get("safe_boot_pin")
+    if pin is not None and not isinstance(pin, int):
+        errors.append("board %s: safe_boot_pin must be null or a pin number" % name)
+    return (None if errors else profile), errors
+
+
+def is_host(profile):
+    return profile is not None and profile["uart"]["id"] == "host"

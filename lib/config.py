@@ -1,0 +1,128 @@
+# config.py Provides load(): config.json read and checked field by field, with defaults, never raising.
+# MIT license
+#
+# A bad config must not stop the meter from being read: load() always returns a usable config
+# plus a list of messages, each naming the field. Secrets are never part of a message.
+
+import json
+
+SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
+SECRETS = ("wifi.password", "mqtt.password")
+
+_STR = "a string"
+_INT = "a whole number"
+_BOOL = "true or false"
+
+# (field, what it must be, default, required); a default of None means "not set"
+SCHEMA = (
+    ("board", _STR, "esp32-devkitc", False),
+    ("meter.serial", _STR, "auto", False),
+    ("meter.kamstrup_energy_wh", _BOOL, False, False),
+    ("wifi.ssid", _STR, None, True),
+    ("wifi.password", _STR, "", False),
+    ("wifi.reset_after_s", _INT, 900, False),
+    ("mqtt.host", _STR, None, True),
+    ("mqtt.port", _INT, 1883, False),
+    ("mqtt.user", _STR, None, False),
+    ("mqtt.password", _STR, None, False),
+    ("mqtt.client_id", _STR, None, False),
+    ("mqtt.prefix", _STR, None, False),
+    ("mqtt.tls", _BOOL, False, False),
+    ("mqtt.raw", _BOOL, False, False),
+    ("mqtt.keepalive_s", _INT, 60, False),
+    ("discovery.enabled", _BOOL, True, False),
+    ("discovery.prefix", _STR, "homeassistant", False),
+    ("watchdog.enabled", _BOOL, True, False),
+    ("watchdog.timeout_s", _INT, 60, False),
+    ("watchdog.start_after_s", _INT, 120, False),
+    ("http.port", _INT, 80, False),
+)
+
+_RANGES = {
+    "mqtt.port": (1, 65535),
+    "http.port": (1, 65535),
+    "mqtt.keepalive_s": (10, 3600),
+    "watchdog.timeout_s": (5, 3600),
+    "watchdog.start_after_s": (0, 86400),
+    "wifi.reset_after_s": (60, 86400),
+}
+
+
+def defaults():
+    return {name: default for name, _, default, _ in SCHEMA}
+
+
+def load(path="config.json", optional=()):
+    # -> (config as a flat dict "group.field" -> value, [error messages]).
+    # Fields in `optional` are not required (the host has no Wi-Fi).
+    try:
+        with open(path) as f:
+            text = f.read()
+    except OSError:
+        return defaults(), ["%s not found: using defaults (copy config.example.json)" % path]
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return defaults(), ["%s is not valid JSON: check commas, quotes and braces" % path]
+    return check(data, optional)
+
+
+def check(data, optional=()):
+    cfg = defaults()
+    errors = []
+    if not isinstance(data, dict):
+        return cfg, ["config must be a JSON object {...}"]
+    known = [name for name, _, _, _ in SCHEMA]
+    for group, value in data.items():
+        if isinstance(value, dict):
+            for key in value:
+                if group + "." + key not in known:
+                    errors.append("%s.%s: unknown field" % (group, key))
+        elif group not in known:
+            errors.append("%s: unknown field" % group)
+    for name, kind, default, required in SCHEMA:
+        found, value = _get(data, name)
+        if not found or value is None:
+            if required and name not in optional:
+                errors.append("%s: missing (it must be %s)" % (name, kind))
+            continue
+        problem = _problem(name, kind, value)
+        if problem:
+            shown = "" if name in SECRETS else " (got %s)" % json.dumps(value)
+            errors.append("%s: %s%s" % (name, problem, shown))
+        else:
+            cfg[name] = value
+    return cfg, errors
+
+
+def _get(data, name):
+    group, _, key = name.partition(".")
+    if not key:
+        return group in data, data.get(group)
+    section = data.get(group)
+    if not isinstance(section, dict):
+        return False, None
+    return key in section, section.get(key)
+
+
+def _problem(name, kind, value):
+    if kind == _STR and not isinstance(value, str):
+        return "must be a string"
+    if kind == _BOOL and not isinstance(value, bool):
+        return "must be true or false"
+    if kind == _INT:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return "must be a whole number"
+        low, high = _RANGES.get(name, (0, 1 << 30))
+        if not low <= value <= high:
+            return "must be from %d to %d" % (low, high)
+    if name == "meter.serial" and value not in SERIAL_SETTINGS:
+        return "must be one of " + ", ".join(SERIAL_SETTINGS)
+    if name in ("wifi.ssid", "mqtt.host", "board") and not value:
+        return "must not be empty"
+    return None
+
+
+def public(cfg):
+    # the config without secrets, for status pages and logs
+    return {k: ("***" if k in SECRETS and v else v) for k, v in cfg.items()}

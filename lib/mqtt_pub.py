@@ -1,0 +1,219 @@
+# mqtt_pub.py Provides Publisher: readings to MQTT with umqtt.simple, discovery, reconnects, and an energy queue.
+# MIT license
+#
+# umqtt.simple blocks, so every socket operation here is bounded: a connect attempt, and every
+# read after it, time out after a few seconds; a dead broker costs one bounded attempt per backoff
+# period and the main loop goes back to the UART in between. Power values are dropped while the
+# broker is away; hourly energy messages wait in a bounded queue and go out in order (QoS 1:
+# a message leaves the queue only once the broker has acknowledged it).
+
+import json
+import time
+from micropython import const
+
+import ha_discovery
+from obis import NAMES, KINDS, KIND_ENERGY, NUMERIC
+
+_QUEUE_MAX = const(72)  # hourly energy messages kept while the broker is away: three days
+_BACKOFF_MIN_MS = const(1000)
+_BACKOFF_MAX_MS = const(60000)
+_IO_TIMEOUT_S = const(3)  # connect, acknowledgements, and any read that has begun
+_LOG_CHARS = const(160)
+
+POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
+ENERGY_KEYS = ("meter_datetime", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
+METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
+
+
+class Publisher:
+    def __init__(self, cfg, device_id, version, log=print):
+        self.prefix = cfg["mqtt.prefix"] or "han/" + device_id
+        p = self.prefix
+        self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
+        self.cfg = cfg
+        self.client_id = cfg["mqtt.client_id"] or "han-" + device_id
+        self.version = version
+        self.log = log
+        self.disc_prefix = cfg["discovery.prefix"]
+        self.enabled = bool(cfg["mqtt.host"])
+        self.state = "disconnected" if self.enabled else "not configured"
+        self.last_error = None
+        self.client = None
+        self.connected = False
+        self.link_generation = 0  # the Wi-Fi link the socket was made on
+        self.backoff_ms = _BACKOFF_MIN_MS
+        self.next_try = time.ticks_ms()
+        self.next_ping = self.next_try
+        self.energy_queue = []  # JSON texts, oldest first
+        self.queue_dropped = 0
+        self.power_dropped = 0
+        self.published = 0
+        self.connects = 0
+        self.meter = None  # meter identity dict once a list 2/3 message named it
+        self.meter_json = None
+        self.fields = []  # numeric fields seen so far, for discovery
+        self.announced = []  # discovery configs published on this connection
+        self.config_errors = []
+
+    # --- called by the application ---
+
+    def poll(self, link_up, link_generation):
+        # keep the connection: connect when due, ping, read what the broker sent
+        if not self.enabled:
+            return
+        if self.connected and link_generation != self.link_generation:
+            self._drop("Wi-Fi link was renewed")  # sockets of the old link are dead
+        if not self.connected:
+            if link_up and time.ticks_diff(time.ticks_ms(), self.next_try) >= 0:
+                self._connect(link_generation)
+            return
+        try:
+            if time.ticks_diff(time.ticks_ms(), self.next_ping) >= 0:
+                self.client.ping()
+                self.next_ping = time.ticks_add(time.ticks_ms(), self.cfg["mqtt.keepalive_s"] * 500)
+            self.client.check_msg()
+            self._restore_timeout()
+            self._flush_energy()
+        except Exception as e:  # umqtt raises OSError, MQTTException or AssertionError on a bad link
+            self._drop(e)
+
+    def reading(self, rd, power_text, energy_text):
+        # publish one decoded message: its power JSON, and the energy JSON of a list 3 message
+        if energy_text:
+            self._queue_energy(energy_text)
+        names = [k for k, _ in rd.pairs()]
+        if "meter_id" in names:
+            self._meter(rd)
+        new = [f for f in ha_discovery.sensor_fields(names) if f not in self.fields]
+        self.fields.extend(new)
+        if not self.connected:
+            self.power_dropped += 1
+            return
+        self._send(self.topics["power"], power_text)
+        self._announce()
+        self._flush_energy()
+
+    def raw(self, hex_text):
+        if self.cfg["mqtt.raw"] and self.connected:
+            self._send(self.topics["raw"], hex_text)
+
+    def diag(self, text):
+        if self.connected:
+            self._send(self.topics["diag"], text)
+
+    def set_config_errors(self, errors):
+        self.config_errors = errors
+        if self.connected:
+            self._send(self.topics["config_errors"], json.dumps(errors), retain=True)
+
+    # --- inside ---
+
+    def _meter(self, rd):
+        text = rd.json(METER_KEYS)
+        if text != self.meter_json:
+            self.meter = json.loads(text)
+            self.meter_json = text
+            self.announced = []  # a new meter: its sensors are announced again
+            if self.connected:
+                self._send(self.topics["meter"], text, retain=True)
+
+    def _announce(self):
+        if not self.cfg["discovery.enabled"] or self.meter is None or "meter_id" not in self.meter:
+            return
+        for field in self.fields:
+            if field not in self.announced:
+                topic, payload = ha_discovery.config(field, self.meter, self.topics, self.disc_prefix, self.version)
+                self._send(topic, payload, retain=True, quiet=True)
+                self.announced.append(field)
+
+    def _queue_energy(self, text):
+        if len(self.energy_queue) >= _QUEUE_MAX:
+            self.energy_queue.pop(0)  # keep the newest: the registers are cumulative
+            self.queue_dropped += 1
+        self.energy_queue.append(text)
+
+    def _flush_energy(self):
+        while self.connected and self.energy_queue:
+            if not self._send(self.topics["energy"], self.energy_queue[0], retain=True, qos=1):
+                return
+            self.energy_queue.pop(0)
+
+    def _send(self, topic, payload, retain=False, qos=0, quiet=False):
+        try:
+            self.client.publish(topic.encode(), payload.encode(), retain, qos)
+            self._restore_timeout()
+        except Exception as e:
+            self._drop(e)
+            return False
+        self.published += 1
+        if not quiet:
+            self.log("mqtt: %s %s" % (topic, payload if len(payload) <= _LOG_CHARS else payload[:_LOG_CHARS] + "..."))
+        return True
+
+    def _connect(self, link_generation):
+        from umqtt.simple import MQTTClient
+
+        self.state = "connecting"
+        cfg = self.cfg
+        c = MQTTClient(self.client_id, cfg["mqtt.host"], port=cfg["mqtt.port"], user=cfg["mqtt.user"],
+                       password=cfg["mqtt.password"], keepalive=cfg["mqtt.keepalive_s"])
+        c.set_last_will(self.topics["status"].encode(), b"offline", retain=True)
+        c.set_callback(self._incoming)
+        try:
+            try:
+                c.connect(timeout=_IO_TIMEOUT_S)  # umqtt.simple from mip (micropython-lib)
+            except TypeError:
+                c.connect()  # the older umqtt.simple on PyPI has no timeout; the host's broker is local
+            self.client = c
+            self._restore_timeout()
+            self.connected = True
+            self.link_generation = link_generation
+            c.publish(self.topics["status"].encode(), b"online", True)
+            if cfg["discovery.enabled"]:
+                c.subscribe((self.disc_prefix + "/status").encode())
+            self._restore_timeout()
+        except Exception as e:
+            self.client = c
+            self._drop(e)
+            return
+        self.connects += 1
+        self.state = "connected"
+        self.last_error = None
+        self.backoff_ms = _BACKOFF_MIN_MS
+        self.next_ping = time.ticks_add(time.ticks_ms(), cfg["mqtt.keepalive_s"] * 500)
+        self.log("mqtt: connected to %s:%d as %s" % (cfg["mqtt.host"], cfg["mqtt.port"], self.client_id))
+        self.announced = []
+        if self.meter_json:
+            self._send(self.topics["meter"], self.meter_json, retain=True)
+        self._send(self.topics["config_errors"], json.dumps(self.config_errors), retain=True, quiet=True)
+        self._announce()
+        self._flush_energy()
+
+    def _incoming(self, topic, msg):
+        # Home Assistant restarted: it lost the discovery configs it did not keep, announce again
+        if topic == (self.disc_prefix + "/status").encode() and msg == b"online":
+            self.announced = []
+            self._announce()
+
+    def _restore_timeout(self):
+        # umqtt's wait_msg() leaves the socket blocking with no timeout: put the bound back
+        if self.client is not None and self.client.sock is not None:
+            self.client.sock.settimeout(_IO_TIMEOUT_S)
+
+    def _drop(self, why):
+        was = self.connected
+        self.connected = False
+        self.state = "disconnected"
+        self.last_error = str(why) or why.__class__.__name__
+        if self.client is not None and self.client.sock is not None:
+            try:
+                self.client.sock.close()
+            except OSError:
+                pass
+        self.client = None
+        self.next_try = time.ticks_add(time.ticks_ms(), self.backoff_ms)
+        if was:
+            self.log("mqtt: connection lost (%s); retrying in %d s" % (self.last_error, self.backoff_ms // 1000))
+        else:
+            self.log("mqtt: cannot connect to %s:%d (%s); retrying in %d s" % (self.cfg["mqtt.host"], self.cfg["mqtt.port"], self.last_error, self.backoff_ms // 1000))
+        self.backoff_ms = min(self.backoff_ms * 2, _BACKOFF_MAX_MS)

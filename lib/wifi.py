@@ -1,0 +1,72 @@
+# wifi.py Provides WifiLink: joins the network, watches it, rejoins, and resets the board after a long outage.
+# MIT license
+#
+# The ESP32 port already re-associates by itself; this adds what it does not do: a fresh
+# connect() when that takes too long, a board reset as the last resort, and a `generation`
+# number that changes on every new link so the MQTT client knows its socket is dead.
+# On the unix port there is no `network` module: the PC's own network is always up.
+
+import time
+
+_CHECK_MS = 2000
+_REJOIN_MS = 60000  # disconnected this long: disconnect() and connect() again
+
+
+class WifiLink:
+    def __init__(self, ssid, password, reset_after_s, reset=None):
+        self.ssid = ssid
+        self.password = password
+        self.reset_after_ms = reset_after_s * 1000
+        self.reset = reset  # called after a long outage (machine.reset on a device)
+        self.generation = 0  # +1 on every new link
+        self.up = False
+        self._down_since = time.ticks_ms()
+        self._rejoin_at = self._down_since
+        self._next_check = self._down_since
+        try:
+            import network
+        except ImportError:
+            self.wlan = None  # unix port: the host's network
+            self.up = True
+            self.generation = 1
+            return
+        self.wlan = network.WLAN(network.WLAN.IF_STA if hasattr(network.WLAN, "IF_STA") else network.STA_IF)
+        self.wlan.active(True)
+        if ssid:
+            self.wlan.connect(ssid, password)
+
+    def poll(self):
+        # cheap to call every loop; looks at the link every 2 s
+        if self.wlan is None:
+            return self.up
+        now = time.ticks_ms()
+        if time.ticks_diff(now, self._next_check) < 0:
+            return self.up
+        self._next_check = time.ticks_add(now, _CHECK_MS)
+        connected = self.wlan.isconnected()
+        if connected and not self.up:
+            self.generation += 1
+        if not connected and self.up:
+            self._down_since = now
+            self._rejoin_at = time.ticks_add(now, _REJOIN_MS)
+        self.up = connected
+        if not connected and self.ssid:
+            down = time.ticks_diff(now, self._down_since)
+            if down > self.reset_after_ms and self.reset:
+                self.reset()
+            elif time.ticks_diff(now, self._rejoin_at) >= 0:
+                self._rejoin_at = time.ticks_add(now, _REJOIN_MS)
+                try:
+                    self.wlan.disconnect()
+                    self.wlan.connect(self.ssid, self.password)
+                except OSError:
+                    pass  # the port is mid-connect; next round
+        return self.up
+
+    def rssi(self):
+        if self.wlan is None or not self.up:
+            return None
+        try:
+            return self.wlan.status("rssi")
+        except (OSError, ValueError, TypeError):
+            return None
