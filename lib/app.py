@@ -65,7 +65,8 @@ class App:
         self.chunk = bytearray(_CHUNK)
         self.uart_passes = 0  # watchdog: proof that the UART step keeps running
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
-        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log)
+        tls = any(e.startswith("mqtt.tls:") for e in errors)
+        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, tls_requested=tls)
         self.mqtt.set_config_errors(errors)
         self.power_text = None  # last messages, as published
         self.energy_text = None

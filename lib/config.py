@@ -120,6 +120,8 @@ def _problem(name, kind, value):
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
         return "must not be empty"
+    if name == "mqtt.tls" and value:
+        return "TLS is not supported yet; MQTT stays off rather than send the password in clear"
     return None
 
 

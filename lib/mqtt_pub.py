@@ -26,7 +26,7 @@ METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
 
 
 class Publisher:
-    def __init__(self, cfg, device_id, version, log=print):
+    def __init__(self, cfg, device_id, version, log=print, tls_requested=False):
         self.prefix = cfg["mqtt.prefix"] or "han/" + device_id
         p = self.prefix
         self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
@@ -35,7 +35,7 @@ class Publisher:
         self.version = version
         self.log = log
         self.disc_prefix = cfg["discovery.prefix"]
-        self.enabled = bool(cfg["mqtt.host"])
+        self.enabled = bool(cfg["mqtt.host"]) and not tls_requested
         self.state = "disconnected" if self.enabled else "not configured"
         self.last_error = None
         self.client = None

@@ -39,8 +39,9 @@ def reconfigure(port, framing):
 class SerialChoice:
     # The setting in use. "auto" tries each framing in turn until a frame passes its checksum,
     # then keeps it, and remembers it in `path` so the next boot starts right.
-    def __init__(self, setting, path="serial.json"):
+    def __init__(self, setting, path="serial.json", try_ms=_TRY_MS):
         self.path = path
+        self.try_ms = try_ms
         self.auto = setting == "auto"
         order = ["8E1", "8N1"]
         if self.auto:
@@ -68,7 +69,7 @@ class SerialChoice:
             self.settled = True
             _write(self.path, self.framing)
             return None
-        if time.ticks_diff(time.ticks_ms(), self._since) < _TRY_MS:
+        if time.ticks_diff(time.ticks_ms(), self._since) < self.try_ms:
             return None
         self.index = (self.index + 1) % len(self.order)
         self._since = time.ticks_ms()

@@ -13,24 +13,28 @@ _REJOIN_MS = 60000  # disconnected this long: disconnect() and connect() again
 
 
 class WifiLink:
-    def __init__(self, ssid, password, reset_after_s, reset=None):
+    def __init__(self, ssid, password, reset_after_s, reset=None, wlan=None, check_ms=_CHECK_MS, rejoin_ms=_REJOIN_MS):
         self.ssid = ssid
         self.password = password
         self.reset_after_ms = reset_after_s * 1000
         self.reset = reset  # called after a long outage (machine.reset on a device)
         self.generation = 0  # +1 on every new link
         self.up = False
+        self.check_ms = check_ms
+        self.rejoin_ms = rejoin_ms
         self._down_since = time.ticks_ms()
-        self._rejoin_at = self._down_since
+        self._rejoin_at = time.ticks_add(self._down_since, rejoin_ms)
         self._next_check = self._down_since
-        try:
-            import network
-        except ImportError:
-            self.wlan = None  # unix port: the host's network
-            self.up = True
-            self.generation = 1
-            return
-        self.wlan = network.WLAN(network.WLAN.IF_STA if hasattr(network.WLAN, "IF_STA") else network.STA_IF)
+        if wlan is None:
+            try:
+                import network
+            except ImportError:
+                self.wlan = None  # unix port: the host's network
+                self.up = True
+                self.generation = 1
+                return
+            wlan = network.WLAN(network.WLAN.IF_STA if hasattr(network.WLAN, "IF_STA") else network.STA_IF)
+        self.wlan = wlan
         self.wlan.active(True)
         if ssid:
             self.wlan.connect(ssid, password)
@@ -42,20 +46,20 @@ class WifiLink:
         now = time.ticks_ms()
         if time.ticks_diff(now, self._next_check) < 0:
             return self.up
-        self._next_check = time.ticks_add(now, _CHECK_MS)
+        self._next_check = time.ticks_add(now, self.check_ms)
         connected = self.wlan.isconnected()
         if connected and not self.up:
             self.generation += 1
         if not connected and self.up:
             self._down_since = now
-            self._rejoin_at = time.ticks_add(now, _REJOIN_MS)
+            self._rejoin_at = time.ticks_add(now, self.rejoin_ms)
         self.up = connected
         if not connected and self.ssid:
             down = time.ticks_diff(now, self._down_since)
-            if down > self.reset_after_ms and self.reset:
+            if down >= self.reset_after_ms and self.reset:
                 self.reset()
             elif time.ticks_diff(now, self._rejoin_at) >= 0:
-                self._rejoin_at = time.ticks_add(now, _REJOIN_MS)
+                self._rejoin_at = time.ticks_add(now, self.rejoin_ms)
                 try:
                     self.wlan.disconnect()
                     self.wlan.connect(self.ssid, self.password)

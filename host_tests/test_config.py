@@ -1,0 +1,62 @@
+# test_config.py Checks config.json loading: every bad field is named, defaults fill the rest, secrets stay hidden.
+# Shared: runs under pytest and under the MicroPython unix port (mpy_runner.py).
+
+import config
+
+_GOOD = {"board": "esp32-devkitc", "wifi": {"ssid": "home", "password": "s3cret"}, "mqtt": {"host": "192.168.1.10"}}
+
+
+def _errors(data, optional=()):
+    return config.check(data, optional)[1]
+
+
+def test_a_good_config_gets_defaults_for_what_it_leaves_out():
+    cfg, errors = config.check(_GOOD)
+    assert errors == []
+    assert cfg["mqtt.port"] == 1883 and cfg["discovery.enabled"] and cfg["discovery.prefix"] == "homeassistant"
+    assert cfg["meter.serial"] == "auto" and cfg["wifi.password"] == "s3cret"
+
+
+def test_missing_required_fields_are_named():
+    errors = _errors({"board": "esp32-devkitc"})
+    assert "wifi.ssid: missing (it must be a string)" in errors
+    assert "mqtt.host: missing (it must be a string)" in errors
+    assert _errors({"mqtt": {"host": "h"}}, optional=("wifi.ssid",)) == []
+
+
+def test_wrong_types_and_ranges_are_named_with_the_value():
+    data = {"wifi": {"ssid": "home"}, "mqtt": {"host": "h", "port": "1883", "tls": "yes"}, "http": {"port": 70000}}
+    errors = _errors(data)
+    assert 'mqtt.port: must be a whole number (got "1883")' in errors
+    assert 'mqtt.tls: must be true or false (got "yes")' in errors
+    assert "http.port: must be from 1 to 65535 (got 70000)" in errors
+    cfg = config.check(data)[0]
+    assert cfg["mqtt.port"] == 1883 and cfg["http.port"] == 80  # bad values fall back to defaults
+
+
+def test_unknown_fields_and_settings_are_named():
+    errors = _errors({"wifi": {"ssid": "h", "pasword": "x"}, "mqtt": {"host": "h"}, "meter": {"serial": "aidon8n1"}})
+    assert "wifi.pasword: unknown field" in errors
+    assert any(e.startswith("meter.serial: must be one of auto, aidon") for e in errors)
+
+
+def test_secrets_never_appear_in_messages_or_public_view():
+    data = {"wifi": {"ssid": "h", "password": 12345}, "mqtt": {"host": "h", "password": ["hunter2"]}}
+    cfg, errors = config.check(data)
+    assert "wifi.password: must be a string" in errors and "mqtt.password: must be a string" in errors
+    assert "12345" not in " ".join(errors) and "hunter2" not in " ".join(errors)
+    cfg, _ = config.check(_GOOD)
+    assert config.public(cfg)["wifi.password"] == "***" and "s3cret" not in str(config.public(cfg))
+
+
+def test_unreadable_files_give_defaults_and_a_message():
+    cfg, errors = config.load("/nonexistent/config.json")
+    assert errors[0].startswith("/nonexistent/config.json not found") and cfg["mqtt.port"] == 1883
+    path = "/tmp/han-test-config.json"
+    with open(path, "w") as f:
+        f.write('{"mqtt": {"host": "h",}')
+    cfg, errors = config.load(path)
+    assert errors == [path + " is not valid JSON: check commas, quotes and braces"]
+    with open(path, "w") as f:
+        f.write("[1, 2]")
+    assert config.load(path)[1] == ["config must be a JSON object {...}"]
