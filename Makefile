@@ -9,7 +9,7 @@ ARCH ?= xtensawin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
-.PHONY: help venv system-deps host-lib test test-cpython test-micropython compile bench sim clean
+.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter (coming: see README)"
@@ -24,10 +24,15 @@ $(VENV)/.installed: requirements-dev.txt
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Debian packages the tests and the simulator start for real: the MQTT broker
+# Debian packages started for real: the MQTT broker (make sim and the tests), and the browser
+# that checks the status page (the tests)
 system-deps:
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients)
+
+browser-deps:
+	@command -v chromium >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
 # umqtt.simple for the unix port, from the package registry (the device gets it with mip).
 # Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.
@@ -42,7 +47,7 @@ $(HOSTLIB)/umqtt/simple.py: | venv
 
 test: test-cpython test-micropython compile
 
-test-cpython: venv system-deps host-lib
+test-cpython: venv system-deps browser-deps host-lib
 	$(PY) -m pytest -q host_tests
 
 test-micropython: venv

@@ -125,7 +125,7 @@ class Replay:
 
 class Firmware:
     # firmware/main.py on the MicroPython unix port, with the 'host' board and a config of the test's
-    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60):
+    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30):
         self.dir = str(tmp)
         self.http_port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
@@ -139,7 +139,8 @@ class Firmware:
                 json.dump(config, f)
         env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + HOST_LIB, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
-                   HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port))
+                   HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),
+                   HAN_GRACE_S=str(grace_s))
         args = [MICROPYTHON] + (["-X", "heapsize=" + heapsize] if heapsize else []) + [os.path.join(ROOT, "firmware", "main.py")]
         self.log_path = os.path.join(self.dir, "firmware.log")
         self.log = open(self.log_path, "w")

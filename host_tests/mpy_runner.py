@@ -19,6 +19,7 @@ SHARED = (
     "test_serial_port",
     "test_safeboot",
     "test_wifi",
+    "test_diagnosis",
 )
 
 

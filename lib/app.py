@@ -10,12 +10,16 @@ import os
 import sys
 import time
 
+from array import array
+
 import board as boards
 import config
+import diagnosis
 import status_page
 from dlms import Decoder
 from hdlc import Assembler
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
+from obis import field
 from ringbuf import RingBuffer
 from serial_port import SerialChoice, open_uart, reconfigure
 from web import WebServer
@@ -25,6 +29,9 @@ VERSION = "0.1.0"
 _LOOP_MS = 20  # 48 bytes arrive in 20 ms at 2400 baud: the ring never comes close to full
 _CHUNK = 64
 _SECOND_MS = 1000
+_HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
+_HISTORY_S = 5  # ... one every 5 s
+_NO_VALUE = -(1 << 29)  # a history slot from before the first reading
 
 
 def _env(name, default=None):
@@ -69,7 +76,13 @@ class App:
         self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, tls_requested=tls)
         self.mqtt.set_config_errors(errors)
         self.power_text = None  # last messages, as published
+        self.full_power_text = None  # last message with per-phase values (list 2 or 3)
         self.energy_text = None
+        self.net_w = None  # import minus export, W
+        self.history = array("i", [_NO_VALUE] * _HISTORY)  # ring of net power, preallocated
+        self.history_at = 0
+        self.seconds = 0
+        self.grace_s = int(_env("HAN_GRACE_S", "30"))  # before this, no data yet is no fault
         self.last_frame_ms = None
         self.heap_alloc = 0  # heap in use right after the last collection
         self.web = None
@@ -88,6 +101,9 @@ class App:
         self.last_frame_ms = time.ticks_ms()
         stamp = (("received", json.dumps(_now_text())),)
         self.power_text = rd.json(POWER_KEYS, stamp)
+        if rd.list_number() > 1:
+            self.full_power_text = self.power_text
+        self._net_power(rd)
         energy = rd.json(ENERGY_KEYS, stamp) if rd.list_number() == 3 else None
         if energy:
             self.energy_text = energy
@@ -97,6 +113,15 @@ class App:
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
             self.led(1)
+
+    def _net_power(self, rd):
+        # import minus export; list 1 carries import alone, and while importing, export is zero
+        imp = _watts(rd, "active_power_import")
+        exp = _watts(rd, "active_power_export")
+        if imp is not None and exp is not None:
+            self.net_w = imp - exp
+        elif imp:
+            self.net_w = imp
 
     def step(self):
         self.ring.poll()  # no-op where the UART IRQ fills the ring
@@ -123,6 +148,10 @@ class App:
             reconfigure(self.uart, framing)
         if self.led:
             self.led(0)
+        self.seconds += 1
+        if self.seconds % _HISTORY_S == 0:
+            self.history[self.history_at] = _NO_VALUE if self.net_w is None else self.net_w
+            self.history_at = (self.history_at + 1) % _HISTORY
         gc.collect()
         self.heap_alloc = gc.mem_alloc()
         self._watchdog()
@@ -158,19 +187,26 @@ class App:
         a = self.assembler
         d = self.decoder
         age = None if self.last_frame_ms is None else time.ticks_diff(time.ticks_ms(), self.last_frame_ms) // 1000
+        uptime = time.ticks_diff(time.ticks_ms(), self.started) // 1000
+        serial = {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq}
+        unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
+        code, message = diagnosis.diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.encrypted,
+                                           unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s)
         return {
+            "diagnosis": {"code": code, "message": message},
             "version": VERSION,
             "device_id": self.device_id,
-            "uptime_s": time.ticks_diff(time.ticks_ms(), self.started) // 1000,
+            "uptime_s": uptime,
             "heap_free": gc.mem_free(),
             "heap_alloc": self.heap_alloc,
             "rssi": self.link.rssi(),
             "reset_cause": _reset_cause(),
             "config_errors": self.errors,
-            "serial": {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq},
+            "serial": serial,
             "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},
             "frames": {"ok": a.frames_ok, "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped},
-            "decoder": {"decoded": d.decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted},
+            "decoder": {"decoded": d.decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted,
+                        "unknown_list": unknown_list, "unknown_items": d.last_unknown_items if d.unknown else None},
             "last_frame_age_s": age,
             "mqtt": {"state": self.mqtt.state, "error": self.mqtt.last_error, "prefix": self.mqtt.prefix, "published": self.mqtt.published,
                      "energy_queued": len(self.mqtt.energy_queue), "power_dropped": self.mqtt.power_dropped},
@@ -178,13 +214,26 @@ class App:
 
     def _api(self):
         # the diagnostics plus the last messages, whose numbers stay the exact decimals as published
-        parts = (("meter", self.mqtt.meter_json), ("power", self.power_text), ("energy", self.energy_text))
-        text = json.dumps(self.diagnostics())[:-1]  # the object, left open for the JSON texts below
+        parts = (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
+                 ("energy", self.energy_text))
+        status = self.diagnostics()
+        status["net_power"] = self.net_w
+        n = self.history_at
+        status["history"] = {"interval_s": _HISTORY_S, "net_power": [None if v == _NO_VALUE else v for v in self.history[n:] + self.history[:n]]}
+        text = json.dumps(status)[:-1]  # the object, left open for the JSON texts below
         text += "".join(', "%s": %s' % (k, v or "null") for k, v in parts) + "}"
         return "application/json", text.encode()
 
     def _page(self):
         return "text/html; charset=utf-8", status_page.HTML
+
+
+def _watts(rd, name):
+    f = field(name)
+    if not rd.present[f]:
+        return None
+    n, e = rd.number(f)
+    return n * 10**e if e >= 0 else n // 10**-e
 
 
 def _diag_ms():

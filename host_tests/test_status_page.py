@@ -1,0 +1,179 @@
+# test_status_page.py Checks the status page in headless Chromium, the server under abuse, and the diagnosis.
+
+import os
+import random
+import re
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+from corpus import Pipeline, good_hdlc, records
+from harness import ROOT, Broker, Firmware, Replay, wait_until
+from test_firmware_mqtt import KAIFA_METER, KAIFA_REPLAY, _hanlog, _replay_frames
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+SCREENSHOT = os.path.join(ROOT, "build", "status-page.png")
+
+
+def _chromium(tmp_path, url, *what):
+    # headless, no network but localhost; virtual time lets the page's 2 s refresh run at once
+    args = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
+            "--user-data-dir=%s" % (tmp_path / "chromium"), "--window-size=1100,900", "--virtual-time-budget=5000"]
+    p = subprocess.run(args + list(what) + [url], capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return p.stdout.decode()
+
+
+def _shown(dom, element_id):
+    m = re.search(r'id="%s"[^>]*>([^<]*)<' % element_id, dom)
+    assert m, "no element %s on the page" % element_id
+    return m.group(1)
+
+
+@pytest.fixture
+def broker(tmp_path):
+    b = Broker(tmp_path)
+    yield b
+    b.stop()
+
+
+def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(tmp_path, broker):
+    replay = Replay(KAIFA_REPLAY, speed=10, loop=True)
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"}}, replay.port)
+    try:
+        wait_until(lambda: fw.status()["energy"], 60, "the hourly list 3")
+        url = "http://127.0.0.1:%d/" % fw.http_port
+        first = _chromium(tmp_path, url, "--dump-dom")
+        messages = [m for f in _replay_frames(KAIFA_REPLAY) for m in Pipeline().feed(f).messages]
+        shown_as = lambda v: ("%.3f" % v).rstrip("0").rstrip(".")  # JavaScript drops trailing zeros
+        values = lambda name: {shown_as(m[name]) for m in messages if name in m}
+        assert _shown(first, "meter_id") == KAIFA_METER
+        assert _shown(first, "meter_manufacturer") == "Kaifa" and _shown(first, "meter_type") == "MA304H3E"
+        assert _shown(first, "active_energy_import") == "79591.144"
+        assert _shown(first, "reactive_energy_export") == "3210.932"
+        for name in ("active_power_import", "current_l1", "current_l3", "voltage_l1", "voltage_l3"):
+            assert _shown(first, name) in values(name), name
+        assert re.search(r'id="diag"[^>]*data-code="ok"', first)
+        assert int(_shown(first, "frames_ok")) > 0 and _shown(first, "frames_bad") == "0"
+
+        time.sleep(3)  # the replay goes on: new frames, new numbers
+        second = _chromium(tmp_path, url, "--dump-dom")
+        assert int(_shown(second, "frames_ok")) > int(_shown(first, "frames_ok"))
+        assert int(_shown(second, "uptime_s")) > int(_shown(first, "uptime_s"))
+        assert "points=" in second  # the 15-minute graph has a line
+
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        _chromium(tmp_path, url, "--screenshot=" + SCREENSHOT)
+        assert os.path.getsize(SCREENSHOT) > 10000
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def _exchange(port, data, wait=5):
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
+        s.sendall(data)
+        out = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    return out
+                out += chunk
+        except (ConnectionResetError, socket.timeout):
+            return out
+
+
+def test_the_server_survives_abuse_without_stalling_the_uart(tmp_path, broker):
+    replay = Replay(KAIFA_REPLAY, speed=10, loop=True)
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": broker.port}}, replay.port)
+    port = fw.http_port
+    try:
+        wait_until(lambda: fw.status()["decoder"]["decoded"] >= 5, 60, "decoding")
+        assert _exchange(port, b"GARBAGE\r\n\r\n").startswith(b"HTTP/1.0 400")
+        assert _exchange(port, b"\x00\xff\xfe\r\n\r\n").startswith(b"HTTP/1.0 400")
+        assert _exchange(port, b"GET / HTTP/1.1\r\nX-Big: " + b"a" * 5000 + b"\r\n\r\n").startswith(b"HTTP/1.0 413")
+        for path in (b"/config.json", b"/../config.json", b"/boards/host.json", b"/lib/app.py", b"/%2e%2e/config.json"):
+            assert _exchange(port, b"GET " + path + b" HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 404"), path
+        assert _exchange(port, b"POST /api/status HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 405")
+
+        slow = socket.create_connection(("127.0.0.1", port))  # one byte, then nothing for a minute
+        slow.sendall(b"G")
+        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]  # the others fill the slots
+        time.sleep(0.3)
+        assert _exchange(port, b"GET / HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 503")
+        slow.settimeout(30)
+        assert slow.recv(100) == b""  # dropped after the client timeout, never waited for
+        for s in idle + [slow]:
+            s.close()
+
+        for _ in range(20):  # a burst of good requests
+            assert _exchange(port, b"GET /api/status HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 200")
+        before = fw.status()["decoder"]["decoded"]
+        wait_until(lambda: fw.status()["decoder"]["decoded"] > before + 5, 60, "more frames after the abuse")
+        s = fw.status()
+        assert s["uart"]["overflow"] == 0 and s["frames"]["bad_fcs"] == 0 and s["frames"]["bad_hcs"] == 0
+        assert s["frames"]["skipped_bytes"] == 0 and s["frames"]["ok"] == s["decoder"]["decoded"]
+        assert fw.get("/")[0] == 200 and fw.proc.poll() is None
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def _diagnosis_with(tmp_path, frames, serial="kaifa"):
+    capture = tmp_path / "capture.hanlog"
+    _hanlog(capture, frames, 0.1)
+    replay = Replay(capture, speed=1, loop=True)
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": 1}, "meter": {"serial": serial}}, replay.port, grace_s=0)
+    return replay, fw
+
+
+def _expect_diagnosis(fw, code, *words):
+    d = wait_until(lambda: fw.status()["diagnosis"]["code"] == code and fw.status()["diagnosis"], 60, "diagnosis " + code)
+    for w in words:
+        assert w in d["message"], (w, d["message"])
+    return d
+
+
+def test_no_bytes_at_all_points_at_the_grid_company_and_the_wiring(tmp_path):
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": 1}}, uart_port=1, grace_s=0)
+    try:
+        _expect_diagnosis(fw, "no_bytes", "grid company", "HAN port", "RX pin")
+    finally:
+        fw.kill()
+
+
+def test_bytes_without_valid_frames_name_the_serial_setting_to_try(tmp_path):
+    rnd = random.Random(5)
+    garbage = [bytes(rnd.getrandbits(8) for _ in range(40)) for _ in range(20)]
+    replay, fw = _diagnosis_with(tmp_path, garbage)
+    try:
+        _expect_diagnosis(fw, "no_valid_frames", "2400 8E1", "2400 8N1", "invert")
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def test_an_unknown_layout_is_reported_with_its_list_id(tmp_path):
+    frames = [r["bytes"] for r in good_hdlc("other_hdlc") if r["id"] == "isk-ams-gh869-1"]
+    replay, fw = _diagnosis_with(tmp_path, frames)
+    try:
+        _expect_diagnosis(fw, "unknown_layout", "ISK1020784605887", "capture")
+        assert fw.status()["decoder"]["unknown_list"] == "ISK1020784605887"
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def test_encrypted_frames_say_so(tmp_path):
+    frames = [r["bytes"] for r in records("encrypted") if r["framing"] == "hdlc" and r["crc_ok"]]
+    replay, fw = _diagnosis_with(tmp_path, frames)
+    try:
+        _expect_diagnosis(fw, "encrypted", "encrypted")
+    finally:
+        fw.kill()
+        replay.stop()
