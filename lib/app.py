@@ -12,10 +12,7 @@ import time
 
 from array import array
 
-import board as boards
-import config
 import diagnosis
-import status_page
 from dlms import Decoder
 from hdlc import Assembler
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
@@ -32,6 +29,7 @@ _SECOND_MS = 1000
 _HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
 _HISTORY_S = 5  # ... one every 5 s
 _NO_VALUE = -(1 << 29)  # a history slot from before the first reading
+_PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 
 
 def _env(name, default=None):
@@ -71,6 +69,7 @@ class App:
         self.irq = self.ring.attach(self.uart)
         self.chunk = bytearray(_CHUNK)
         self.uart_passes = 0  # watchdog: proof that the UART step keeps running
+        self.errors_seen = 0  # exceptions the loop survived (see the console)
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
         tls = any(e.startswith("mqtt.tls:") for e in errors)
         self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, tls_requested=tls)
@@ -174,12 +173,17 @@ class App:
     def run(self):
         self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
             VERSION, self.device_id, self.serial.framing, self.mqtt.prefix, self.cfg["http.port"]))
-        try:
-            while True:
+        while True:
+            try:
                 self.step()
-                time.sleep_ms(_LOOP_MS)
-        except KeyboardInterrupt:
-            self.log("stopped (Ctrl-C)")
+            except KeyboardInterrupt:
+                self.log("stopped (Ctrl-C)")
+                return
+            except Exception as e:  # a bug must not stop the meter being read: log it, go on
+                self.errors_seen += 1
+                sys.print_exception(e)
+                gc.collect()
+            time.sleep_ms(_LOOP_MS)
 
     # --- status, for the page, /api/status and the diag topic ---
 
@@ -201,6 +205,7 @@ class App:
             "heap_alloc": self.heap_alloc,
             "rssi": self.link.rssi(),
             "reset_cause": _reset_cause(),
+            "loop_errors": self.errors_seen,
             "config_errors": self.errors,
             "serial": serial,
             "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},
@@ -225,7 +230,7 @@ class App:
         return "application/json", text.encode()
 
     def _page(self):
-        return "text/html; charset=utf-8", status_page.HTML
+        return "text/html; charset=utf-8", _PAGE
 
 
 def _watts(rd, name):
@@ -271,6 +276,9 @@ def _led(profile):
 
 
 def main():
+    import board as boards
+    import config
+
     state_dir = _env("HAN_STATE_DIR", ".")
     cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=_optional_fields())
     cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
@@ -279,7 +287,15 @@ def main():
     if profile is None:  # keep reading the meter with the most common wiring
         profile, more = boards.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
         board_errors += more
+    del boards, config
+    _forget("board", "config")  # needed once, at boot: give their RAM back
     App(cfg, errors + board_errors, profile, state_dir).run()
+
+
+def _forget(*modules):
+    for name in modules:
+        sys.modules.pop(name, None)
+    gc.collect()
 
 
 def _optional_fields():

@@ -65,6 +65,7 @@ for _c, _d, _e, _name, _kind, _unit in TABLE:
         UNITS.append(_unit)
     CODES[_c << 16 | _d << 8 | _e] = NAMES.index(_name)
 
+del TABLE, _c, _d, _e, _name, _kind, _unit  # the lists above are all that is needed: free the rest
 NUMERIC = sum(1 for _k in KINDS if _k < KIND_TEXT)  # numeric fields are 0 .. NUMERIC-1
 FIELDS = len(NAMES)
 

@@ -1,4 +1,5 @@
-# bench.py Provides make bench: our decoder against amshan 2.1.1 on CPython, then speed and heap use on MicroPython.
+# bench.py Provides make bench: our decoder against amshan 2.1.1 on CPython, speed and heap use on MicroPython,
+# then the whole firmware on the unix port (tools/bench_firmware.py): latency to MQTT and steady-state heap.
 # MIT license
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
@@ -88,6 +89,16 @@ def micropython():
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def firmware():
+    # tools/bench_firmware.py prints its own block, then its figures as JSON on the last line
+    r = subprocess.run([sys.executable, "tools/bench_firmware.py", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    if r.returncode != 0:
+        sys.exit("tools/bench_firmware.py failed:\n" + r.stdout + r.stderr)
+    lines = r.stdout.strip().splitlines()
+    print("\n".join(lines[:-1]))
+    return json.loads(lines[-1])
+
+
 def main():
     corpus = corpus_frames()
     frames = len(corpus)
@@ -120,7 +131,8 @@ def main():
 
     cp = {"ours_us_per_frame": round(ours_pf, 2), "amshan_us_per_frame": round(am_pf, 2)}
     cp.update(ratio=round(am_pf / ours_pf, 2), frames=frames, ours_decoded=our_ok, amshan_decoded=am_ok)
-    out = {"cpython": cp, "micropython": mp, "python": sys.version, "amshan": "2.1.1"}
+    fw = firmware()
+    out = {"cpython": cp, "micropython": mp, "firmware": fw, "python": sys.version, "amshan": "2.1.1"}
     out.update(corpus=CORPUS, stream_bytes=len(stream), chunk=CHUNK)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:

@@ -1,14 +1,15 @@
-# bench_firmware.py Provides the whole-firmware half of make bench: latency from the meter's last byte to MQTT, and steady-state heap.
+# bench_firmware.py Provides the firmware half of make bench: latency from a frame's last byte to MQTT, and heap.
 # MIT license
 #
-# firmware/main.py runs on the MicroPython unix port with the ESP32-like heap, against mosquitto; this script is
-# the meter: it listens on a TCP port, the firmware's HostUart connects to it (as to tools/replay.py), and real
-# Kaifa frames are written to it one at a time. Run by tools/bench.py, or alone:
-#   .venv/bin/python tools/bench_firmware.py [--json]     (--json: the figures as JSON on the last line)
+# firmware/main.py on the MicroPython unix port with the ESP32-like heap, against mosquitto. This script is the
+# meter: the firmware's HostUart connects to its TCP port (as to tools/replay.py) and gets real Kaifa frames.
+# Run by tools/bench.py, or: .venv/bin/python tools/bench_firmware.py [--json] (then the last line is JSON).
 # A benchmark, not a test: odd figures are printed as they are; it fails only if a step cannot run.
 
+import contextlib
 import json
 import os
+import random
 import shutil
 import socket
 import statistics
@@ -27,7 +28,8 @@ CORPUS = "host_tests/fixtures/kaifa.jsonl"
 # meter identity and its discovery configs at every change, which no real meter causes
 FRAME_IDS = ("kaifa-ams-gh493-2", "kaifa-ams-gh493-1")
 LATENCY_FRAMES = 100
-GAP_S = 0.3  # a meter never sends back to back (lists 1 and 2 come every 2-10 s)
+GAP_S = 0.3  # a meter never sends back to back (lists 1 and 2 come every 2-10 s); plus a random part of one
+JITTER_S = 0.02  # firmware loop, as a meter's clock owes nothing to it: a fixed 0.3 s would lock onto the loop's phase
 HEAP_FRAMES = 1000
 HEAP_GAP_S = 0.005  # fast, but the firmware's 2048-byte ring and 20 ms loop keep up easily
 WAIT_S = 5  # deadline for each message; a frame whose message does not come in time counts as lost
@@ -47,7 +49,10 @@ class TimedRecorder(Recorder):
 def frames():
     with open(os.path.join(ROOT, CORPUS)) as f:
         records = {o["id"]: o for o in map(json.loads, filter(str.strip, f))}
-    return [bytes.fromhex(records[i]["hex"]) for i in FRAME_IDS if records[i]["framing"] == "hdlc" and records[i]["crc_ok"]]
+    out = [bytes.fromhex(records[i]["hex"]) for i in FRAME_IDS if records[i]["framing"] == "hdlc" and records[i]["crc_ok"]]
+    if len(out) != len(FRAME_IDS):
+        sys.exit("bench_firmware: %s are not all good HDLC frames in %s" % (", ".join(FRAME_IDS), CORPUS))
+    return out
 
 
 def send_timed(uart, frame, rec):
@@ -75,14 +80,13 @@ def heap(fw, decoded):
 
 
 def measure(uart, fw, rec, sample):
-    for f in sample:  # warm-up: one pass of the frames, for the one-off meter and discovery messages
-        send_timed(uart, f, rec)
-        time.sleep(GAP_S)
     lat = []
-    for i in range(LATENCY_FRAMES):
-        lat.append(send_timed(uart, sample[i % len(sample)], rec))
-        time.sleep(GAP_S)
-    sent = len(sample) + LATENCY_FRAMES
+    sent = len(sample) + LATENCY_FRAMES  # the first pass over the frames is a warm-up (one-off meter and discovery messages)
+    for i in range(sent):
+        ms = send_timed(uart, sample[i % len(sample)], rec)
+        if i >= len(sample):
+            lat.append(ms)
+        time.sleep(GAP_S + random.uniform(0, JITTER_S))
     early = heap(fw, sent)
     for i in range(HEAP_FRAMES):
         uart.sendall(sample[i % len(sample)])
@@ -90,10 +94,11 @@ def measure(uart, fw, rec, sample):
     late = heap(fw, sent + HEAP_FRAMES)
     ok = sorted(x for x in lat if x is not None)
     latency = {"frames": len(lat), "lost": len(lat) - len(ok), "median": None, "p90": None, "max": None}
-    if len(ok) >= 2:
-        latency.update(median=round(statistics.median(ok), 2), p90=round(statistics.quantiles(ok, n=10)[8], 2), max=round(ok[-1], 2))
-    return {"heapsize": ESP32_LIKE_HEAP, "corpus": CORPUS, "frame_ids": list(FRAME_IDS), "loop_ms": 20, "latency_ms": latency,
-            "heap": [early, late], "messages_received": len(rec.arrivals), "frames_sent": sent + HEAP_FRAMES}
+    if ok:
+        latency.update(median=round(statistics.median(ok), 2), p90=round(ok[int(0.9 * (len(ok) - 1))], 2), max=round(ok[-1], 2))
+    return {"heapsize": ESP32_LIKE_HEAP, "corpus": CORPUS, "frame_ids": list(FRAME_IDS), "loop_ms": 20,
+            "latency_ms": latency, "heap": [early, late], "messages_received": len(rec.arrivals),
+            "frames_sent": sent + HEAP_FRAMES}
 
 
 def run():
@@ -102,38 +107,33 @@ def run():
     if not os.path.exists(os.path.join(HOST_LIB, "umqtt", "simple.py")):
         sys.exit("bench_firmware: umqtt.simple for the unix port is missing (make host-lib fetches it)")
     sample = frames()
-    if not sample:
-        sys.exit("bench_firmware: frames %s not found in %s" % (", ".join(FRAME_IDS), CORPUS))
-    broker = rec = meter = fw = uart = None
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            broker = Broker(tmp)
-            rec = TimedRecorder(broker.port, (TOPIC,))
-            meter = socket.create_server(("127.0.0.1", 0))
-            meter.settimeout(20)
-            config = {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"}}
-            fw = Firmware(tmp, config, meter.getsockname()[1], heapsize=ESP32_LIKE_HEAP)
-            uart = meter.accept()[0]
+    # the exit stack stops whatever was started, last first, however the run ends (as nested finally blocks would)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
+        broker = Broker(tmp)
+        stack.callback(broker.stop)
+        rec = TimedRecorder(broker.port, (TOPIC,))
+        stack.callback(rec.close)
+        meter = stack.enter_context(socket.create_server(("127.0.0.1", 0)))
+        meter.settimeout(20)
+        config = {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"}}
+        fw = None
+        try:  # a firmware that dies or stalls fails the bench, with the end of its log
+            fw = Firmware(tmp, config, meter.getsockname()[1], heapsize=ESP32_LIKE_HEAP, compiled=True)
+            stack.callback(fw.stop)
+            uart = stack.enter_context(meter.accept()[0])
             uart.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write goes out at once, as on a wire
             wait_until(lambda: fw.status()["mqtt"]["state"] == "connected", 30, "the firmware's MQTT connection")
             return measure(uart, fw, rec, sample)
-        finally:
-            for stop in (uart and uart.close, meter and meter.close, fw and fw.stop, rec and rec.close, broker and broker.stop):
-                try:
-                    if stop:
-                        stop()
-                except Exception as e:  # keep stopping the rest
-                    print("bench_firmware: while stopping: %r" % e, file=sys.stderr)
+        except Exception as e:
+            log = "\n".join(fw.output().splitlines()[-12:]) if fw else ""
+            sys.exit("bench_firmware: the firmware did not run to the end: %s\n%s" % (str(e).strip(), log))
 
 
 def report(r):
     lat, (early, late) = r["latency_ms"], r["heap"]
-    print("Firmware on the unix port (-X heapsize=%s), Kaifa list 1 and 2 frames from %s" % (r["heapsize"], r["corpus"]))
-    if lat["median"] is None:
-        print("  latency last byte -> broker      no figure: %d of %d messages lost" % (lat["lost"], lat["frames"]))
-    else:
-        print("  latency last byte -> broker      median %.1f ms, p90 %.1f ms, max %.1f ms (%d frames)" % (
-            lat["median"], lat["p90"], lat["max"], lat["frames"]))
+    print("Firmware on the unix port (-X heapsize=%s, lib as .mpy), Kaifa list 1 and 2 frames from %s" % (r["heapsize"], r["corpus"]))
+    figures = "median %(median).1f ms, p90 %(p90).1f ms, max %(max).1f ms" % lat if lat["median"] is not None else "no figure"
+    print("  latency last byte -> broker      %s (%d frames)" % (figures, lat["frames"]))
     print("  heap in use after gc.collect()   {:,} bytes after {} frames, {:,} after {} (free {:,}, then {:,})".format(
         early["heap_alloc"], early["frames"], late["heap_alloc"], late["frames"], early["heap_free"], late["heap_free"]))
     if lat["lost"] or r["messages_received"] != r["frames_sent"] or late["decoded"] != late["frames"]:
