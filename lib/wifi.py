@@ -67,6 +67,15 @@ class WifiLink:
                     pass  # the port is mid-connect; next round
         return self.up
 
+    def address(self):
+        # the board's IP address, for the console and the status page
+        if self.wlan is None or not self.up:
+            return None
+        try:
+            return self.wlan.ifconfig()[0]
+        except (OSError, AttributeError):
+            return None
+
     def rssi(self):
         if self.wlan is None or not self.up:
             return None
