@@ -32,8 +32,8 @@ $(VENV)/.installed: requirements-dev.txt
 # Debian packages started for real: the MQTT broker (make sim and the tests), and the browser
 # that checks the status page (the tests)
 system-deps:
-	@(command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto) && command -v socat >/dev/null || \
-		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients socat)
+	@(command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto) && command -v socat >/dev/null && command -v openssl >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends mosquitto mosquitto-clients socat openssl)
 
 browser-deps:
 	@command -v chromium >/dev/null || \

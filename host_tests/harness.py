@@ -1,6 +1,7 @@
 # harness.py Provides the real parts firmware tests run against: mosquitto, the replay, the firmware on the
 # unix port, and an MQTT recorder. Every wait has a deadline; nothing here asserts on speed.
 
+import getpass
 import json
 import os
 import shutil
@@ -16,6 +17,7 @@ import paho.mqtt.client as mqtt
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HOST_LIB = os.path.join(ROOT, "build", "host-lib")
+MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port (ussl for old umqtt)
 
 # An ESP32 without PSRAM gives MicroPython about 112 KB of heap (56 KB at boot, grown once, with
 # ~40 KB left to ESP-IDF for Wi-Fi and sockets). Objects on the 64-bit unix port take up to twice
@@ -48,12 +50,23 @@ def answers(port):
 
 
 class Broker:
-    # mosquitto from the Debian package, on a port of its own
-    def __init__(self, tmp):
+    # mosquitto from the Debian package, on a port of its own; optionally with users and TLS
+    def __init__(self, tmp, users=None, tls=None):
         self.port = free_port()
         self.conf = os.path.join(str(tmp), "mosquitto.conf")
+        lines = ["listener %d 127.0.0.1" % self.port, "persistence false", "user " + getpass.getuser()]  # keep file access
+        if users:
+            passwords = os.path.join(str(tmp), "passwords")
+            open(passwords, "w").close()
+            for user, password in users.items():
+                subprocess.run(["mosquitto_passwd", "-b", passwords, user, password], check=True)
+            lines += ["allow_anonymous false", "password_file " + passwords]
+        else:
+            lines.append("allow_anonymous true")
+        if tls:  # (cafile, certfile, keyfile)
+            lines += ["cafile " + tls[0], "certfile " + tls[1], "keyfile " + tls[2]]
         with open(self.conf, "w") as f:
-            f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % self.port)
+            f.write("\n".join(lines) + "\n")
         self.proc = None
         self.start()
 
@@ -71,7 +84,7 @@ class Broker:
 
 class Recorder:
     # subscribes to everything and keeps (topic, payload text, retain flag) in arrival order
-    def __init__(self, port, topics=("#",)):
+    def __init__(self, port, topics=("#",), user=None, password=None, ca=None, host="127.0.0.1"):
         self.messages = []
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
@@ -81,7 +94,11 @@ class Recorder:
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self.subscribed.set()
         self.client.reconnect_delay_set(0.2, 1)
-        self.client.connect("127.0.0.1", port, keepalive=30)
+        if user:
+            self.client.username_pw_set(user, password)
+        if ca:
+            self.client.tls_set(ca_certs=ca)
+        self.client.connect(host, port, keepalive=30)
         self.client.loop_start()
         assert self.subscribed.wait(10), "recorder did not subscribe"
 
@@ -152,7 +169,7 @@ class Firmware:
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
         lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
-        env = dict(os.environ, MICROPYPATH=lib + ":" + HOST_LIB, HAN_CONFIG=self.config_path,
+        env = dict(os.environ, MICROPYPATH=".frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),
                    HAN_GRACE_S=str(grace_s))

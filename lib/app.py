@@ -72,8 +72,8 @@ class App:
         self.errors_seen = 0  # exceptions the loop survived (see the console)
         self.announced_link = 0
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
-        tls = any(e.startswith("mqtt.tls:") for e in errors)
-        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, tls_requested=tls)
+        unsafe = any(e.startswith("mqtt.ca_file:") for e in errors)  # TLS asked for without a CA
+        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, unsafe=unsafe)
         self.mqtt.set_config_errors(errors)
         self.power_text = None  # last messages, as published
         self.full_power_text = None  # last message with per-phase values (list 2 or 3)

@@ -28,6 +28,7 @@ SCHEMA = (
     ("mqtt.client_id", _STR, None, False),
     ("mqtt.prefix", _STR, None, False),
     ("mqtt.tls", _BOOL, False, False),
+    ("mqtt.ca_file", _STR, None, False),
     ("mqtt.raw", _BOOL, False, False),
     ("mqtt.keepalive_s", _INT, 60, False),
     ("discovery.enabled", _BOOL, True, False),
@@ -72,6 +73,14 @@ def check(data, optional=()):
     errors = []
     if not isinstance(data, dict):
         return cfg, ["config must be a JSON object {...}"]
+    _check_fields(data, cfg, errors, optional)
+    if cfg["mqtt.tls"] and not cfg["mqtt.ca_file"]:
+        # without a CA the broker cannot be told from an impostor: refuse rather than send the password
+        errors.append("mqtt.ca_file: missing (mqtt.tls needs the CA certificate that signed the broker's)")
+    return cfg, errors
+
+
+def _check_fields(data, cfg, errors, optional):
     known = [name for name, _, _, _ in SCHEMA]
     for group, value in data.items():
         if isinstance(value, dict):
@@ -92,7 +101,6 @@ def check(data, optional=()):
             errors.append("%s: %s%s" % (name, problem, shown))
         else:
             cfg[name] = value
-    return cfg, errors
 
 
 def _get(data, name):
@@ -120,8 +128,6 @@ def _problem(name, kind, value):
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
         return "must not be empty"
-    if name == "mqtt.tls" and value:
-        return "TLS is not supported yet; MQTT stays off rather than send the password in clear"
     return None
 
 

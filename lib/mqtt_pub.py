@@ -26,7 +26,7 @@ METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
 
 
 class Publisher:
-    def __init__(self, cfg, device_id, version, log=print, tls_requested=False):
+    def __init__(self, cfg, device_id, version, log=print, unsafe=False):
         self.prefix = cfg["mqtt.prefix"] or "han/" + device_id
         p = self.prefix
         self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
@@ -35,7 +35,7 @@ class Publisher:
         self.version = version
         self.log = log
         self.disc_prefix = cfg["discovery.prefix"]
-        self.enabled = bool(cfg["mqtt.host"]) and not tls_requested
+        self.enabled = bool(cfg["mqtt.host"]) and not unsafe  # unsafe: TLS asked for, but no CA to check it
         self.state = "disconnected" if self.enabled else "not configured"
         self.last_error = None
         self.client = None
@@ -150,13 +150,35 @@ class Publisher:
             self.log("mqtt: %s %s" % (topic, payload if len(payload) <= _LOG_CHARS else payload[:_LOG_CHARS] + "..."))
         return True
 
-    def _connect(self, link_generation):
+    def _client(self):
         from umqtt.simple import MQTTClient
 
+        cfg = self.cfg
+        options = {"port": cfg["mqtt.port"], "user": cfg["mqtt.user"], "password": cfg["mqtt.password"], "keepalive": cfg["mqtt.keepalive_s"]}
+        if not cfg["mqtt.tls"]:
+            return MQTTClient(self.client_id, cfg["mqtt.host"], **options)
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is not to check
+        context.load_verify_locations(cadata=_der(cfg["mqtt.ca_file"]))
+        try:  # the older umqtt.simple on PyPI wraps through ssl_params; mip's takes the context alone
+            return MQTTClient(self.client_id, cfg["mqtt.host"], ssl=context,
+                              ssl_params={"context": context, "server_hostname": cfg["mqtt.host"]}, **options)
+        except TypeError:
+            return MQTTClient(self.client_id, cfg["mqtt.host"], ssl=context, **options)
+
+    def _connect(self, link_generation):
         self.state = "connecting"
         cfg = self.cfg
-        c = MQTTClient(self.client_id, cfg["mqtt.host"], port=cfg["mqtt.port"], user=cfg["mqtt.user"],
-                       password=cfg["mqtt.password"], keepalive=cfg["mqtt.keepalive_s"])
+        try:
+            c = self._client()
+        except Exception as e:  # no ssl module, or the CA file is missing or no certificate: retrying cannot help
+            self.enabled = False
+            self.state = "not configured"
+            self.last_error = "mqtt.ca_file %s cannot be used: %s" % (cfg["mqtt.ca_file"], e) if cfg["mqtt.tls"] else str(e)
+            self.log("mqtt: " + self.last_error)
+            return
         c.set_last_will(self.topics["status"].encode(), b"offline", retain=True)
         c.set_callback(self._incoming)
         try:
@@ -196,15 +218,17 @@ class Publisher:
             self._announce()
 
     def _restore_timeout(self):
-        # umqtt's wait_msg() leaves the socket blocking with no timeout: put the bound back
-        if self.client is not None and self.client.sock is not None:
-            self.client.sock.settimeout(_IO_TIMEOUT_S)
+        # umqtt's wait_msg() leaves the socket blocking with no timeout: put the bound back.
+        # A TLS socket has no settimeout(); it keeps the timeout the connect gave the socket below it.
+        sock = self.client.sock if self.client is not None else None
+        if sock is not None and hasattr(sock, "settimeout"):
+            sock.settimeout(_IO_TIMEOUT_S)
 
     def _drop(self, why):
         was = self.connected
         self.connected = False
         self.state = "disconnected"
-        self.last_error = str(why) or why.__class__.__name__
+        self.last_error = _describe(why)
         if self.client is not None and self.client.sock is not None:
             try:
                 self.client.sock.close()
@@ -217,3 +241,33 @@ class Publisher:
         else:
             self.log("mqtt: cannot connect to %s:%d (%s); retrying in %d s" % (self.cfg["mqtt.host"], self.cfg["mqtt.port"], self.last_error, self.backoff_ms // 1000))
         self.backoff_ms = min(self.backoff_ms * 2, _BACKOFF_MAX_MS)
+
+
+def _der(path):
+    # the CA certificate as DER: MicroPython's mbedtls reads DER only, and most users have PEM
+    with open(path, "rb") as f:
+        data = f.read()
+    if not data.startswith(b"-----BEGIN"):
+        return data
+    import binascii
+
+    body = data.split(b"-----")[2]  # between "-----BEGIN CERTIFICATE-----" and "-----END"
+    return binascii.a2b_base64(body.replace(b"\n", b"").replace(b"\r", b""))
+
+
+def _describe(e):
+    # what a user can act on, from what umqtt, the socket and TLS raise
+    code = e.args[0] if getattr(e, "args", None) else None
+    name = e.__class__.__name__
+    if name == "MQTTException":
+        if code in (4, 5):  # bad user name or password; not authorised (mosquitto's answer to a wrong password)
+            return "the broker refused the login (code %d): check mqtt.user and mqtt.password" % code
+        return "the broker refused the connection (code %s)" % code
+    text = str(e).strip()
+    if "certificate" in text.lower() or (isinstance(code, int) and code < -0x1000):  # mbedtls' certificate checks
+        return "TLS: the broker's certificate is not trusted by mqtt.ca_file, or names another host (%s)" % text
+    if code == 111:
+        return "connection refused: is the broker running on that host and port?"
+    if code in (110, 116, 113):
+        return "no answer from the broker (timed out or unreachable)"
+    return text or name

@@ -43,8 +43,12 @@ def check_config(path, board_name, profile):
     cfg, errors = config.check(data, optional)
     if cfg["board"] != board_name and not boards.is_host(profile):
         errors.append("board: the config says %r but BOARD=%s" % (cfg["board"], board_name))
+    ca = cfg["mqtt.ca_file"]
+    if ca and not os.path.isabs(ca) and not os.path.exists(os.path.join(os.path.dirname(os.path.abspath(path)), ca)):
+        errors.append("mqtt.ca_file: %s not found next to %s (it is copied to the device with the config)" % (ca, path))
     if errors:
         fail("%s is not deployable, nothing was copied:\n  %s" % (path, "\n  ".join(errors)))
+    return cfg
 
 
 def stage(board_name, profile, config_path):
@@ -93,10 +97,13 @@ def main():
     profile, errors = boards.load(args.board, os.path.join(ROOT, "boards"))
     if profile is None:
         fail("; ".join(errors) + " (boards: %s)" % ", ".join(sorted(n[:-5] for n in os.listdir(os.path.join(ROOT, "boards")))))
-    check_config(args.config, args.board, profile)
+    cfg = check_config(args.config, args.board, profile)
     if not os.path.exists(args.port):
         fail("no such port: %s (is the board plugged in? see ls /dev/ttyUSB* /dev/ttyACM*)" % args.port)
     tree = stage(args.board, profile, args.config)
+    ca = cfg["mqtt.ca_file"]
+    if ca and not os.path.isabs(ca):  # the broker's CA certificate, where the config says it is
+        shutil.copy(os.path.join(os.path.dirname(os.path.abspath(args.config)), ca), os.path.join(tree, ca))
 
     resume = boards.is_host(profile)  # the unix port would exit on mpremote's soft reset
     print("deploy: %s to %s (%s)" % (args.board, args.port, profile["arch"]))
