@@ -60,3 +60,19 @@ def test_unreadable_files_give_defaults_and_a_message():
     with open(path, "w") as f:
         f.write("[1, 2]")
     assert config.load(path)[1] == ["config must be a JSON object {...}"]
+
+
+def test_tls_needs_a_ca_file():
+    errors = _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h", "tls": True}})
+    assert any(e.startswith("mqtt.ca_file: missing") for e in errors)
+    assert _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h", "tls": True, "ca_file": "ca.crt"}}) == []
+
+
+def test_oversize_input_is_refused_with_the_limit_named():
+    errors = _errors({"wifi": {"ssid": "x" * 33}, "mqtt": {"host": "h", "prefix": "p" * 500}})
+    assert "wifi.ssid: must be at most 32 characters" in errors[0]
+    assert any(e.startswith("mqtt.prefix: must be at most 64 characters") and len(e) < 120 for e in errors)
+    path = "/tmp/han-test-big-config.json"
+    with open(path, "w") as f:
+        f.write('{"mqtt": {"host": "h"}, "pad": "' + "x" * 9000 + '"}')
+    assert config.load(path)[1] == [path + " is larger than 8192 bytes: not read"]

@@ -7,6 +7,7 @@
 import json
 
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
+MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
 SECRETS = ("wifi.password", "mqtt.password")
 
 _STR = "a string"
@@ -39,6 +40,11 @@ SCHEMA = (
     ("http.port", _INT, 80, False),
 )
 
+# longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
+_LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
+            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 64, "discovery.prefix": 64, "board": 32}
+_STR_MAX = 64
+
 _RANGES = {
     "mqtt.port": (1, 65535),
     "http.port": (1, 65535),
@@ -57,6 +63,10 @@ def load(path="config.json", optional=()):
     # -> (config as a flat dict "group.field" -> value, [error messages]).
     # Fields in `optional` are not required (the host has no Wi-Fi).
     try:
+        import os
+
+        if os.stat(path)[6] > MAX_FILE:
+            return defaults(), ["%s is larger than %d bytes: not read" % (path, MAX_FILE)]
         with open(path) as f:
             text = f.read()
     except OSError:
@@ -97,7 +107,7 @@ def _check_fields(data, cfg, errors, optional):
             continue
         problem = _problem(name, kind, value)
         if problem:
-            shown = "" if name in SECRETS else " (got %s)" % json.dumps(value)
+            shown = "" if name in SECRETS else " (got %s)" % _short(json.dumps(value))
             errors.append("%s: %s%s" % (name, problem, shown))
         else:
             cfg[name] = value
@@ -116,6 +126,8 @@ def _get(data, name):
 def _problem(name, kind, value):
     if kind == _STR and not isinstance(value, str):
         return "must be a string"
+    if kind == _STR and len(value) > _LENGTHS.get(name, _STR_MAX):
+        return "must be at most %d characters" % _LENGTHS.get(name, _STR_MAX)
     if kind == _BOOL and not isinstance(value, bool):
         return "must be true or false"
     if kind == _INT:
@@ -129,6 +141,10 @@ def _problem(name, kind, value):
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
         return "must not be empty"
     return None
+
+
+def _short(text):
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def public(cfg):

@@ -19,6 +19,7 @@ _BACKOFF_MIN_MS = const(1000)
 _BACKOFF_MAX_MS = const(60000)
 _IO_TIMEOUT_S = const(3)  # connect, acknowledgements, and any read that has begun
 _LOG_CHARS = const(160)
+_INCOMING_MAX = const(64)  # homeassistant/status says "online" or "offline"
 
 POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
 ENERGY_KEYS = ("meter_datetime", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
@@ -61,7 +62,9 @@ class Publisher:
         # keep the connection: connect when due, ping, read what the broker sent
         if not self.enabled:
             return
-        if self.connected and link_generation != self.link_generation:
+        if self.connected and not link_up:
+            self._drop("the Wi-Fi link is down")  # writing into a dead link would block, then fail
+        elif self.connected and link_generation != self.link_generation:
             self._drop("Wi-Fi link was renewed")  # sockets of the old link are dead
         if not self.connected:
             if link_up and time.ticks_diff(time.ticks_ms(), self.next_try) >= 0:
@@ -212,7 +215,11 @@ class Publisher:
         self._flush_energy()
 
     def _incoming(self, topic, msg):
-        # Home Assistant restarted: it lost the discovery configs it did not keep, announce again
+        # Home Assistant restarted: it lost the discovery configs it did not keep, announce again.
+        # Only the exact word counts; anything longer is ignored (and umqtt has read it already).
+        if len(msg) > _INCOMING_MAX:
+            self.log("mqtt: ignored a %d-byte message on %s (at most %d)" % (len(msg), topic, _INCOMING_MAX))
+            return
         if topic == (self.disc_prefix + "/status").encode() and msg == b"online":
             self.announced = []
             self._announce()
