@@ -2,7 +2,7 @@
 # CPython. Usage:
 #   python3 tools/flash.py --port /dev/ttyUSB0 --board esp32-devkitc --firmware ESP32_GENERIC-20250911-v1.26.1.bin
 #
-# The .bin comes from the MicroPython download page for the board's chip (see docs/hardware.md);
+# The .bin comes from the MicroPython download page for the board's chip (see README, Getting it onto a dongle);
 # the chip and the offset to write it at come from the board profile.
 
 import argparse
