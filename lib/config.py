@@ -42,7 +42,7 @@ SCHEMA = (
 
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
 _LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
-            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 64, "discovery.prefix": 64, "board": 32}
+            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32}
 _STR_MAX = 64
 
 _RANGES = {
