@@ -70,3 +70,65 @@ def test_garbage_only_input_is_not_an_error():
 def test_help():
     p = _run(sys.executable, ["--help"])
     assert p.returncode == 0 and b"usage: han_decode.py" in p.stdout
+
+
+def _hanlog_text(data_records, newline="\n"):
+    # a hanlog file as tools/capture.py writes it: header comments, then "<seconds> <hex>" records
+    lines = ["# HAN capture made by tools/capture.py on 2026-11-28T01:00:00+01:00", "# port /dev/ttyUSB0, 2400 8E1"]
+    lines += ["%.3f %s" % (0.5 * i, data.hex()) for i, data in enumerate(data_records)]
+    return (newline.join(lines) + newline).encode()
+
+
+def test_decodes_a_hanlog_capture_identically_on_both_runtimes(tmp_path):
+    data, expected = _expected_stream()
+    # records cut anywhere, frames split across them, as one read() of a port gives them
+    cuts = list(range(0, len(data), 97)) + [len(data)]
+    lines = _hanlog_text([data[a:b] for a, b in zip(cuts, cuts[1:])]).split(b"\n")
+    head, hexpart = lines[5].split(b" ", 1)
+    lines[5] = head + b" " + b" ".join(hexpart[i : i + 2] for i in range(0, len(hexpart), 2))  # spaces between pairs
+    lines.insert(8, b"")  # a blank line
+    lines.insert(9, b"# a comment in the middle")
+    capture = tmp_path / "capture.hanlog"
+    capture.write_bytes(b"\n".join(lines))
+    crlf = tmp_path / "crlf.hanlog"  # from a Windows editor: BOM and CRLF
+    crlf.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(lines))
+    raw = tmp_path / "capture.bin"
+    raw.write_bytes(data)
+    outputs = []
+    for runtime in _RUNTIMES:
+        for args, stdin in (([str(capture)], b""), ([str(crlf)], b""), ([], capture.read_bytes())):
+            p = _run(runtime, args, stdin)
+            assert p.returncode == 0, p.stderr
+            assert [json.loads(line) for line in p.stdout.splitlines()] == expected
+            assert p.stdout == _run(runtime, [str(raw)]).stdout  # the records' bytes, as one stream
+            err = p.stderr.decode()
+            assert "frames_ok=%d bad_hcs=0 bad_fcs=0" % len(expected) in err and "skipped=%d" % (9 * len(expected)) in err
+            outputs.append(p.stdout)
+    assert all(out == outputs[0] for out in outputs)  # byte for byte, on both runtimes
+
+
+def test_a_malformed_hanlog_line_is_an_error_naming_it(tmp_path):
+    capture = tmp_path / "bad.hanlog"
+    capture.write_bytes(b"# header\n0.000 7ea0\n\n1.000 7e0g\n")
+    later = tmp_path / "backwards.hanlog"
+    later.write_bytes(b"2.000 7e00\n1.000 7e00\n")
+    for runtime in _RUNTIMES:
+        p = _run(runtime, [str(capture)])
+        assert p.returncode == 1 and p.stdout == b""
+        assert b"bad.hanlog line 4: expected '<seconds> <hex bytes>'" in p.stderr
+        p = _run(runtime, [str(later)])
+        assert p.returncode == 1 and b"backwards.hanlog line 2: time 1" in p.stderr
+
+
+def test_a_long_hanlog_capture_fits_the_unix_ports_heap(tmp_path):
+    # an hour of Kaifa traffic (about 450 kB of text): the file is read in pieces, not all at once
+    r = good_hdlc("kaifa")[0]["bytes"]
+    capture = tmp_path / "hour.hanlog"
+    capture.write_bytes(_hanlog_text([r] * 5400))
+    outputs = []
+    for runtime in _RUNTIMES:
+        p = _run(runtime, [str(capture)])
+        assert p.returncode == 0, p.stderr
+        assert b"frames_ok=5400 " in p.stderr and len(p.stdout.splitlines()) == 5400
+        outputs.append(p.stdout)
+    assert outputs[0] == outputs[1]

@@ -3,10 +3,13 @@
 #
 #   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
 #
-# Reads raw bytes (or hex text with --hex, whitespace ignored) from FILE or stdin and prints one
-# JSON object per decoded message on stdout, in stream order; the counters go to stderr at the end.
-# Exit status: 0, or 1 when the input cannot be read. The JSON schema is in docs/decoder.md.
+# Reads a capture from FILE or stdin: a hanlog file (docs/capture-format.md; recognised by itself,
+# the bytes of its records are decoded in order), raw bytes, or hex text with --hex (whitespace
+# ignored). Prints one JSON object per decoded message on stdout, in stream order; the counters go
+# to stderr at the end. Exit status: 0, or 1 when the input cannot be read or a hanlog line is
+# malformed. The JSON schema is in docs/decoder.md.
 
+import os
 import sys
 
 _ROOT = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/.."
@@ -20,8 +23,10 @@ from dlms import Decoder  # noqa: E402
 _USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
 
 Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON lines.
-  FILE                  capture to read; stdin when absent or '-'
-  --hex                 the input is hex text (whitespace ignored), not raw bytes
+  FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
+                        tools/capture.py, see docs/capture-format.md) is recognised by itself and
+                        the bytes of its records are decoded in order; anything else is raw bytes
+  --hex                 the input is hex text (whitespace ignored), not raw bytes or hanlog
   --kamstrup-energy-wh  Kamstrup energy registers count Wh (Swedish meters), not 10 Wh
 """
 
@@ -50,14 +55,52 @@ def _arguments(argv):
     return options
 
 
+_CHUNK = 16384  # files are read in pieces of this size, so a long capture fits the unix port's heap
+
+
+def _stdin(path):
+    return path is None or path == "-"
+
+
+def _regular(path):
+    # a file that can be read twice (not a pipe or a device); its size is no concern then
+    try:
+        return os.stat(path)[0] & 0o170000 == 0o100000
+    except OSError:
+        return False  # _read names the problem
+
+
 def _read(path):
     try:
-        if path is None or path == "-":
+        if _stdin(path):
             return sys.stdin.buffer.read()
         with open(path, "rb") as f:
             return f.read()
     except OSError as e:
         _fail("cannot read %s: %s" % (path or "stdin", e))
+
+
+def _chunks(path, data):
+    # the input in pieces: from data when it has been read already (stdin), else from the file, afresh
+    if data is not None:
+        for i in range(0, len(data), _CHUNK):
+            yield data[i : i + _CHUNK]
+        return
+    try:
+        f = open(path, "rb")
+    except OSError as e:
+        _fail("cannot read %s: %s" % (path, e))
+    try:
+        while True:
+            try:
+                chunk = f.read(_CHUNK)
+            except OSError as e:
+                _fail("cannot read %s: %s" % (path, e))
+            if not chunk:
+                return
+            yield chunk
+    finally:
+        f.close()
 
 
 def _from_hex(data):
@@ -67,14 +110,116 @@ def _from_hex(data):
         _fail("input is not hex text; drop --hex for raw bytes")
 
 
+# hanlog (docs/capture-format.md), read as tools/hanlog.py reads it, with what both runtimes have
+_CONTROL = [bytes([b]) for b in range(32) if b not in b"\t\n\r\x0b\x0c"] + [b"\x7f"]
+_BREAKS = (b"\r", b"\x0b", b"\x0c")  # line breaks besides \n and \r\n, as str.splitlines knows them
+
+
+def _split(line):
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    for b in _BREAKS:
+        if b in line:
+            for b in _BREAKS:
+                line = line.replace(b, b"\n")
+            return line.split(b"\n")
+    return (line,)
+
+
+def _lines(chunks, control):
+    # the lines of the input (bytes); appends to control when a chunk holds a control byte
+    rest = b""
+    for chunk in chunks:
+        if not control:
+            for c in _CONTROL:
+                if c in chunk:
+                    control.append(c)
+                    break
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        for line in lines:
+            for part in _split(line):
+                yield part
+    if rest:
+        for part in _split(rest):
+            yield part
+
+
+def _record(line):
+    # "12.500 7ea0 27.." -> (seconds, bytes), or None when the line is not a record
+    parts = line.split(None, 1)
+    if len(parts) != 2:
+        return None
+    try:
+        seconds = float(parts[0])
+        pairs = parts[1].split()
+        for p in pairs:
+            if len(p) % 2:
+                return None  # spaces go between byte pairs only
+        data = bytes.fromhex("".join(pairs))
+    except ValueError:
+        return None
+    if not data or seconds != seconds or seconds < 0 or seconds == float("inf"):
+        return None
+    return seconds, data
+
+
+def _hanlog(path, data, feed=None):
+    # Without feed: True when the input is a hanlog file, False for raw bytes; a hanlog file with a
+    # malformed line is an error naming the line. Hanlog is UTF-8 text without control bytes whose
+    # first non-blank line is a comment or a record; HAN traffic is full of control bytes, so a raw
+    # capture never passes. With feed: feed(bytes) for each record, in order.
+    control, number, last, seen = [], 0, 0.0, False
+    for line in _lines(_chunks(path, data), control):
+        if control:
+            return False
+        number += 1
+        if number == 1 and line[:3] == b"\xef\xbb\xbf":
+            line = line[3:]  # a BOM from a Windows editor
+        try:
+            text = str(line, "utf-8").strip()
+        except UnicodeError:
+            return False
+        if not text:
+            continue
+        record = None if text[0] == "#" else _record(text)
+        if not seen:
+            seen = True
+            if text[0] != "#" and record is None:
+                return False
+        if text[0] == "#":
+            continue
+        where = "%s line %d" % ("stdin" if _stdin(path) else path, number)
+        if record is None:
+            _fail("%s: expected '<seconds> <hex bytes>', got %r" % (where, text[:60]))
+        if record[0] < last:
+            _fail("%s: time %s is before the previous %s" % (where, record[0], last))
+        last = record[0]
+        if feed is not None:
+            feed(record[1])
+    return seen and not control
+
+
 def main(argv):
     options = _arguments(argv)
-    data = _read(options["path"])
+    path = options["path"]
+    # a regular file is read in pieces, twice (is it hanlog? then its records); the rest at once
+    data = None if not options["hex"] and not _stdin(path) and _regular(path) else _read(path)
     if options["hex"]:
         data = _from_hex(data)
     decoder = Decoder(lambda rd: sys.stdout.write(rd.json() + "\n"), kamstrup_energy_in_wh=options["wh"])
     assembler = Assembler(decoder.apdu)
-    assembler.feed(data, len(data))
+
+    def feed(chunk):
+        assembler.feed(chunk, len(chunk))
+
+    if options["hex"]:
+        feed(data)
+    elif _hanlog(path, data):
+        _hanlog(path, data, feed)  # the bytes of its records, in order, as one stream
+    else:
+        for chunk in _chunks(path, data):
+            feed(chunk)
     a = assembler
     line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
     d = decoder
