@@ -8,7 +8,7 @@ import pytest
 
 from corpus import Pipeline, hdlc_frame, records
 from mqtt_pub import POWER_KEYS
-from harness import ESP32_LIKE_HEAP, ROOT, Broker, Firmware, Recorder, Replay, wait_until
+from harness import ESP32_LIKE_HEAP, ROOT, Firmware, Recorder, Replay, wait_until
 
 KAIFA_REPLAY = os.path.join(ROOT, "tools", "replays", "kaifa.hanlog")
 KAIFA_METER = "6970631402614476"  # the meter of the Kaifa replay's lists 2 and 3
@@ -54,13 +54,6 @@ def _hourly_kaifa_frames(hours):
         a[clock + 15 : clock + 19] = (79591144 + 1000 * h).to_bytes(4, "big")
         frames.append(hdlc_frame(bytes(a), address=b"\x01\x02\x01", control=0x10))
     return frames
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path)
-    yield b
-    b.stop()
 
 
 def test_firmware_publishes_discovery_status_and_the_replayed_values(tmp_path, broker):

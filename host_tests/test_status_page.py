@@ -8,10 +8,8 @@ import socket
 import subprocess
 import time
 
-import pytest
-
 from corpus import Pipeline, good_hdlc, records
-from harness import ROOT, Broker, Firmware, Replay, wait_until
+from harness import ROOT, Firmware, Replay, wait_until
 from test_firmware_mqtt import KAIFA_METER, KAIFA_REPLAY, _hanlog, _replay_frames
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -32,13 +30,6 @@ def _shown(dom, element_id):
     m = re.search(r'id="%s"[^>]*>([^<]*)<' % element_id, dom)
     assert m, "no element %s on the page" % element_id
     return m.group(1)
-
-
-@pytest.fixture
-def broker(tmp_path):
-    b = Broker(tmp_path)
-    yield b
-    b.stop()
 
 
 def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(tmp_path, broker):
