@@ -18,6 +18,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HOST_LIB = os.path.join(ROOT, "build", "host-lib")
 MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port (ussl for old umqtt)
+MPY_WIFI = os.path.join(ROOT, "host_tests", "mpy_wifi")  # a stand-in `network` module: Wi-Fi up unless a file says "down"
 
 # An ESP32 without PSRAM gives MicroPython about 112 KB of heap (56 KB at boot, grown once, with
 # ~40 KB left to ESP-IDF for Wi-Fi and sockets). Objects on the 64-bit unix port take up to twice
@@ -50,11 +51,14 @@ def answers(port):
 
 
 class Broker:
-    # mosquitto from the Debian package, on a port of its own; optionally with users and TLS
-    def __init__(self, tmp, users=None, tls=None):
+    # mosquitto from the Debian package, on a port of its own; optionally with users and TLS.
+    # persist: sessions, queued QoS 1 messages and retained ones survive stop() and start() (mosquitto
+    # saves them in tmp on SIGTERM), as a real broker's do across a restart
+    def __init__(self, tmp, users=None, tls=None, persist=False):
         self.port = free_port()
         self.conf = os.path.join(str(tmp), "mosquitto.conf")
-        lines = ["listener %d 127.0.0.1" % self.port, "persistence false", "user " + getpass.getuser()]  # keep file access
+        persistence = ["persistence true", "persistence_location " + os.path.join(str(tmp), "")] if persist else ["persistence false"]
+        lines = ["listener %d 127.0.0.1" % self.port] + persistence + ["user " + getpass.getuser()]  # keep file access
         if users:
             passwords = os.path.join(str(tmp), "passwords")
             open(passwords, "w").close()
@@ -83,13 +87,22 @@ class Broker:
 
 
 class Recorder:
-    # subscribes to everything and keeps (topic, payload text, retain flag) in arrival order
-    def __init__(self, port, topics=("#",), user=None, password=None, ca=None, host="127.0.0.1"):
+    # subscribes to everything and keeps (topic, payload text, retain flag) in arrival order.
+    # client_id with clean_session=False and qos=1: a persistent session, so the broker keeps what is
+    # published while the recorder is away (or the broker restarts, with Broker(persist=True)).
+    def __init__(self, port, topics=("#",), user=None, password=None, ca=None, host="127.0.0.1", client_id=None,
+                 clean_session=True, qos=0):
         self.messages = []
+        self.redelivered = 0  # messages that came with the DUP flag (a QoS 1 resend to this recorder)
+        self.connects = 0
         self.lock = threading.Lock()
         self.subscribed = threading.Event()
         self.topics = topics
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+        self.qos = qos
+        if client_id:
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=clean_session)
+        else:
+            self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_subscribe = lambda *a: self.subscribed.set()
@@ -103,10 +116,12 @@ class Recorder:
         assert self.subscribed.wait(10), "recorder did not subscribe"
 
     def _on_connect(self, client, userdata, flags, reason, properties):
-        client.subscribe([(t, 0) for t in self.topics])
+        self.connects += 1
+        client.subscribe([(t, self.qos) for t in self.topics])
 
     def _on_message(self, client, userdata, msg):
         with self.lock:
+            self.redelivered += bool(msg.dup)
             self.messages.append((msg.topic, msg.payload.decode("utf-8", "replace"), bool(msg.retain)))
 
     def on(self, topic, live_only=False):
@@ -155,8 +170,11 @@ def compile_lib(out):
 
 class Firmware:
     # firmware/main.py on the MicroPython unix port, with the 'host' board and a config of the test's
-    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30, compiled=False):
+    def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30, compiled=False,
+                 wifi_control=None):
         # compiled: run lib/ as .mpy files, as a device does (deployed compiled, no compiler in RAM)
+        # wifi_control: a file path; the firmware gets the stand-in Wi-Fi of host_tests/mpy_wifi, whose link
+        # is down while that file says "down" (the config then wants a wifi.ssid)
         self.dir = str(tmp)
         self.http_port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
@@ -169,10 +187,13 @@ class Firmware:
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
         lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
-        env = dict(os.environ, MICROPYPATH=".frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS, HAN_CONFIG=self.config_path,
+        path = ".frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
+        env = dict(os.environ, MICROPYPATH=path, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),
                    HAN_GRACE_S=str(grace_s))
+        if wifi_control:
+            env["HAN_WIFI_CONTROL"] = str(wifi_control)
         args = [MICROPYTHON] + (["-X", "heapsize=" + heapsize] if heapsize else []) + [os.path.join(ROOT, "firmware", "main.py")]
         self.log_path = os.path.join(self.dir, "firmware.log")
         self.log = open(self.log_path, "w")
@@ -205,3 +226,67 @@ class Firmware:
             self.proc.terminate()
             self.proc.wait(timeout=10)
         self.log.close()
+
+
+# --- generated Kaifa captures (the soak, tools/soak.py) ---
+# corpus and the lib/ modules it imports are loaded on first use: they need lib/ and host_tests/shims on
+# sys.path (conftest.py puts them there for pytest)
+
+KAIFA_ADDRESS, KAIFA_CONTROL = b"\x01\x02\x01", 0x10  # the real Kaifa HDLC header around LLC-only fixtures
+KAIFA_LIST1 = ("kaifa-amshan-llc-list1", "kaifa-ams-gh180-1", "kaifa-ams-gh493-2")  # three meters' list 1, in turn
+KAIFA_LIST2 = "kaifa-amshan-llc-list2"
+KAIFA_LIST3 = "kaifa-amshan-llc-list3"
+
+
+def _kaifa_frame(record):
+    if record["framing"] == "llc":
+        from corpus import hdlc_frame
+
+        return hdlc_frame(record["bytes"], address=KAIFA_ADDRESS, control=KAIFA_CONTROL)
+    return record["bytes"]
+
+
+def hourly_kaifa_frames(hours, start=None):
+    # Kaifa list 3 frames an hour apart from `start` (a datetime, default 2020-01-01 00:00:10), each with its
+    # own clock (header date-time and clock object: date, weekday, hour) and an A+ register 1 kWh up each hour
+    import datetime
+
+    from corpus import records
+
+    start = start or datetime.datetime(2020, 1, 1, 0, 0, 10)
+    apdu = bytearray([r for r in records("kaifa") if r["id"] == KAIFA_LIST3][0]["bytes"])
+    clock = apdu.find(bytes.fromhex("090c07e4"), 12)
+    frames = []
+    for h in range(hours):
+        t = start + datetime.timedelta(hours=h)
+        a = bytearray(apdu)
+        for at in (10, clock + 2):  # the date-time of the header and of the clock object: yyyy mm dd wd hh mm ss
+            a[at : at + 7] = bytes([t.year >> 8, t.year & 0xFF, t.month, t.day, t.isoweekday(), t.hour, t.minute])
+            a[at + 7] = t.second
+        a[clock + 15 : clock + 19] = (79591144 + 1000 * h).to_bytes(4, "big")
+        frames.append(_kaifa_frame({"framing": "llc", "bytes": bytes(a)}))
+    return frames
+
+
+def kaifa_hours(hours):
+    # `hours` hours of a Kaifa meter at its real push intervals, as hanlog records [(seconds, frame)]:
+    # list 2 every 10 s, list 1 every 2 s in between (three real frames in turn), and at hh:00:10 the
+    # hour's list 3 (hourly_kaifa_frames) in place of the list 2. Meter time starts at 23:59:00, so the
+    # list 3 of hour h is at 70 + 3600 h s. Returns (records, the indexes of the list 3 records).
+    from corpus import records
+
+    by_id = {r["id"]: r for r in records("kaifa")}
+    list1 = [_kaifa_frame(by_id[i]) for i in KAIFA_LIST1]
+    list2 = _kaifa_frame(by_id[KAIFA_LIST2])
+    list3 = hourly_kaifa_frames(hours)
+    out, at3 = [], []
+    for i in range(hours * 1800):  # a frame every 2 s
+        t = 2 * i
+        if (t - 70) % 3600 == 0:
+            at3.append(len(out))
+            out.append((float(t), list3[(t - 70) // 3600]))
+        elif t % 10 == 0:
+            out.append((float(t), list2))
+        else:
+            out.append((float(t), list1[(i - i // 5 - 1) % len(list1)]))
+    return out, at3

@@ -6,9 +6,9 @@ import signal
 
 import pytest
 
-from corpus import Pipeline, hdlc_frame, records
+from corpus import Pipeline
 from mqtt_pub import POWER_KEYS
-from harness import ESP32_LIKE_HEAP, ROOT, Firmware, Recorder, Replay, wait_until
+from harness import ESP32_LIKE_HEAP, ROOT, Firmware, Recorder, Replay, hourly_kaifa_frames, wait_until
 
 KAIFA_REPLAY = os.path.join(ROOT, "tools", "replays", "kaifa.hanlog")
 KAIFA_METER = "6970631402614476"  # the meter of the Kaifa replay's lists 2 and 3
@@ -39,21 +39,6 @@ def _without_received(text):
     m = json.loads(text)
     assert m.pop("received").endswith("Z")
     return m
-
-
-def _hourly_kaifa_frames(hours):
-    # Kaifa list 3 frames an hour apart, each with its own clock and a rising A+ register
-    apdu = bytearray([r for r in records("kaifa") if r["id"] == "kaifa-amshan-llc-list3"][0]["bytes"])
-    clock = apdu.find(bytes.fromhex("090c07e4"), 12)
-    frames = []
-    for h in range(hours):
-        a = bytearray(apdu)
-        for at in (10, clock + 2):  # the year of the header's date-time and of the clock object
-            a[at + 3] = 1 + h // 24
-            a[at + 5] = h % 24
-        a[clock + 15 : clock + 19] = (79591144 + 1000 * h).to_bytes(4, "big")
-        frames.append(hdlc_frame(bytes(a), address=b"\x01\x02\x01", control=0x10))
-    return frames
 
 
 def test_firmware_publishes_discovery_status_and_the_replayed_values(tmp_path, broker):
@@ -122,7 +107,7 @@ def test_home_assistant_restart_gets_the_discovery_again(tmp_path, broker):
 
 
 def test_broker_outage_loses_no_energy_message_and_no_frame(tmp_path, broker):
-    frames = _hourly_kaifa_frames(14)
+    frames = hourly_kaifa_frames(14)
     capture = tmp_path / "hourly.hanlog"
     _hanlog(capture, frames, 1.0)
     rec = Recorder(broker.port, topics=(PREFIX + "/energy",))
