@@ -81,7 +81,7 @@ sim: venv system-deps host-lib
 # then coverage-guided under CPython (docs/fuzzing.md); INPUTS=N SEED=N SECONDS=N
 fuzz: venv
 	$(MICROPYTHON) tools/fuzz_mpy.py $(or $(INPUTS),2000000) $(or $(SEED),1)
-	$(PY) tools/fuzz_cpython.py --time $(or $(SECONDS),120)
+	$(PY) tools/fuzz_cpython.py --time $(or $(SECONDS),120) --seed $(or $(SEED),1)
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,
 # Wi-Fi drops; checks every frame, every hourly energy message, the heap. HOURS=N, SPEED=N
