@@ -141,6 +141,7 @@ class App:
                 ip, port = self.link.address(), self.cfg["http.port"]
                 page = "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
                 self.log("wifi: connected to %s as %s; status page %s" % (self.cfg["wifi.ssid"], ip, page))
+                _set_clock(self.log)
         self.mqtt.poll(up, self.link.generation)
         if self.web:
             self.web.poll()
@@ -252,6 +253,16 @@ def _watts(rd, name):
 
 def _diag_ms():
     return int(_env("HAN_DIAG_S", "60")) * 1000
+
+
+def _set_clock(log):
+    # the receive times need a clock: ask NTP once per new link (a device starts at 2000-01-01)
+    try:
+        import ntptime
+
+        ntptime.settime()  # bounded by ntptime's own 1 s socket timeout
+    except Exception as e:  # no NTP server reachable: times stay wrong until the next link
+        log("ntp: clock not set (%s)" % e)
 
 
 def _reset():
