@@ -182,18 +182,10 @@ def seeds(corpus):
 
 
 def regressions():
-    path = os.path.join(ROOT, "host_tests", "fixtures", "fuzz_regressions.jsonl")
-    out = []
-    if os.path.exists(path):
-        import json
+    # the saved failing inputs, host_tests/fixtures/fuzz_regressions.jsonl
+    from corpus import records
 
-        with open(path) as f:
-            for line in f:
-                if line.strip():
-                    r = json.loads(line)
-                    r["bytes"] = bytes.fromhex(r["hex"])
-                    out.append(r)
-    return out
+    return records("fuzz_regressions")
 
 
 def replay(paths):
