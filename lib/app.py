@@ -17,6 +17,7 @@ from dlms import Decoder
 from hdlc import Assembler
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
 from obis import field
+from reading import to_json
 from ringbuf import RingBuffer
 from serial_port import SerialChoice, open_uart, reconfigure
 from web import WebServer
@@ -93,21 +94,24 @@ class App:
         self.wdt = None
         self.wdt_fed_at = 0
         self.next_second = time.ticks_ms()
-        self.next_diag = time.ticks_add(self.next_second, _diag_ms())
+        self.diag_ms = int(_env("HAN_DIAG_S", "60")) * 1000  # the unix port's tests shorten it
+        self.next_diag = time.ticks_add(self.next_second, self.diag_ms)
         self.led = _led(profile)
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
         self.last_frame_ms = time.ticks_ms()
         stamp = (("received", json.dumps(_now_text())),)
-        self.power_text = rd.json(POWER_KEYS, stamp)
-        if rd.list_number() > 1:
+        pairs = rd.pairs()  # the message's JSON texts, made once for all its payloads
+        listed = rd.list_number()
+        self.power_text = to_json(pairs, POWER_KEYS, stamp)
+        if listed > 1:
             self.full_power_text = self.power_text
         self._net_power(rd)
-        energy = rd.json(ENERGY_KEYS, stamp) if rd.list_number() == 3 else None
+        energy = to_json(pairs, ENERGY_KEYS, stamp) if listed == 3 else None
         if energy:
             self.energy_text = energy
-        self.mqtt.reading(rd, self.power_text, energy)
+        self.mqtt.reading(pairs, self.power_text, energy)
         if self.cfg["mqtt.raw"]:
             a = self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
@@ -146,7 +150,7 @@ class App:
         if self.web:
             self.web.poll()
         if time.ticks_diff(time.ticks_ms(), self.next_diag) >= 0:
-            self.next_diag = time.ticks_add(time.ticks_ms(), _diag_ms())
+            self.next_diag = time.ticks_add(time.ticks_ms(), self.diag_ms)
             self.mqtt.diag(json.dumps(self.diagnostics()))
 
     def _every_second(self):
@@ -249,10 +253,6 @@ def _watts(rd, name):
         return None
     n, e = rd.number(f)
     return n * 10**e if e >= 0 else n // 10**-e
-
-
-def _diag_ms():
-    return int(_env("HAN_DIAG_S", "60")) * 1000
 
 
 def _set_clock(log):

@@ -12,6 +12,7 @@ import time
 from micropython import const
 
 import ha_discovery
+from reading import to_json
 from obis import NAMES, KINDS, KIND_ENERGY, NUMERIC
 
 _QUEUE_MAX = const(72)  # hourly energy messages kept while the broker is away: three days
@@ -80,13 +81,14 @@ class Publisher:
         except Exception as e:  # umqtt raises OSError, MQTTException or AssertionError on a bad link
             self._drop(e)
 
-    def reading(self, rd, power_text, energy_text):
-        # publish one decoded message: its power JSON, and the energy JSON of a list 3 message
+    def reading(self, pairs, power_text, energy_text):
+        # publish one decoded message (pairs: its Reading.pairs()): its power JSON, and the
+        # energy JSON of a list 3 message
         if energy_text:
             self._queue_energy(energy_text)
-        names = [k for k, _ in rd.pairs()]
+        names = [k for k, _ in pairs]
         if "meter_id" in names:
-            self._meter(rd)
+            self._meter(pairs)
         new = [f for f in ha_discovery.sensor_fields(names) if f not in self.fields]
         self.fields.extend(new)
         if not self.connected:
@@ -111,8 +113,8 @@ class Publisher:
 
     # --- inside ---
 
-    def _meter(self, rd):
-        text = rd.json(METER_KEYS)
+    def _meter(self, pairs):
+        text = to_json(pairs, METER_KEYS)
         if text != self.meter_json:
             self.meter = json.loads(text)
             self.meter_json = text

@@ -111,7 +111,13 @@ class Reading:
         return out
 
     def json(self, keys=None, extra=()):
-        # a JSON object of the pairs whose key is in `keys` (all when None), then `extra` pairs
-        items = [kv for kv in self.pairs() if keys is None or kv[0] in keys]
-        items.extend(extra)
-        return "{" + ", ".join(json.dumps(k) + ": " + v for k, v in items) + "}"
+        # the whole message, or the part of it named by `keys`, as a JSON object
+        return to_json(self.pairs(), keys, extra)
+
+
+def to_json(pairs, keys=None, extra=()):
+    # a JSON object of the pairs whose key is in `keys` (all when None), then the `extra` pairs;
+    # pairs made once by Reading.pairs() can serve several payloads of the same message
+    items = [kv for kv in pairs if keys is None or kv[0] in keys]
+    items.extend(extra)
+    return "{" + ", ".join(json.dumps(k) + ": " + v for k, v in items) + "}"
