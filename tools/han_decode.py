@@ -19,6 +19,7 @@ if sys.implementation.name != "micropython":
 
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+from hanlog import parse_record  # noqa: E402  (beside this file: the one hanlog line parser)
 
 _USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
 
@@ -145,25 +146,6 @@ def _lines(chunks, control):
             yield part
 
 
-def _record(line):
-    # "12.500 7ea0 27.." -> (seconds, bytes), or None when the line is not a record
-    parts = line.split(None, 1)
-    if len(parts) != 2:
-        return None
-    try:
-        seconds = float(parts[0])
-        pairs = parts[1].split()
-        for p in pairs:
-            if len(p) % 2:
-                return None  # spaces go between byte pairs only
-        data = bytes.fromhex("".join(pairs))
-    except ValueError:
-        return None
-    if not data or seconds != seconds or seconds < 0 or seconds == float("inf"):
-        return None
-    return seconds, data
-
-
 def _hanlog(path, data, feed=None):
     # Without feed: True when the input is a hanlog file, False for raw bytes; a hanlog file with a
     # malformed line is an error naming the line. Hanlog is UTF-8 text without control bytes whose
@@ -182,7 +164,7 @@ def _hanlog(path, data, feed=None):
             return False
         if not text:
             continue
-        record = None if text[0] == "#" else _record(text)
+        record = None if text[0] == "#" else parse_record(text)
         if not seen:
             seen = True
             if text[0] != "#" and record is None:

@@ -1,12 +1,13 @@
 # hanlog.py Provides reading and writing of HAN captures: hanlog text, or raw bytes paced at 2400 baud.
-# The format is described in docs/capture-format.md. CPython only (used by the PC-side tools).
+# The format is described in docs/capture-format.md. PC side; parse_record() also runs on MicroPython
+# (tools/han_decode.py uses it there).
 
 import os
 
 BYTES_PER_SECOND = 240  # 2400 baud, 10 bits a byte: how fast the meter's bytes arrive
 
 
-def _parse_line(line):
+def parse_record(line):
     # "12.500 7ea0..7e" -> (12.5, bytes), or None when the line is not of that form
     parts = line.split(None, 1)
     if len(parts) != 2:
@@ -31,7 +32,7 @@ def _text_of(raw):
     except UnicodeDecodeError:
         return None
     first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if first.startswith("#") or (first and _parse_line(first) is not None):
+    if first.startswith("#") or (first and parse_record(first) is not None):
         return text
     return None
 
@@ -49,7 +50,7 @@ def read(path):
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        record = _parse_line(line)
+        record = parse_record(line)
         where = "%s line %d" % (path, number)
         if record is None:
             raise ValueError("%s: expected '<seconds> <hex bytes>', got %r" % (where, line.strip()[:60]))
