@@ -17,6 +17,7 @@ import paho.mqtt.client as mqtt
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HOST_LIB = os.path.join(ROOT, "build", "host-lib")
+MPY_TIME = os.path.join(ROOT, "host_tests", "mpy_time")  # ticks that wrap at 2**30 ms like the ESP32's, 30 s after start
 MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port (ussl for old umqtt)
 MPY_WIFI = os.path.join(ROOT, "host_tests", "mpy_wifi")  # a stand-in `network` module: Wi-Fi up unless a file says "down"
 
@@ -187,7 +188,7 @@ class Firmware:
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
         lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
-        path = ".frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
+        path = MPY_TIME + ":.frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
         env = dict(os.environ, MICROPYPATH=path, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),

@@ -6,6 +6,7 @@ import sys
 _HERE = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 sys.path.insert(0, _HERE)
 sys.path.insert(0, _HERE + "/../lib")
+sys.path.insert(0, _HERE + "/mpy_time")  # ticks that wrap like the ESP32's, 30 s after start
 
 # Modules whose tests are plain functions that hold on both runtimes
 SHARED = (
@@ -20,6 +21,7 @@ SHARED = (
     "test_safeboot",
     "test_wifi",
     "test_diagnosis",
+    "test_clock",
 )
 
 

@@ -12,6 +12,7 @@ import time
 
 from array import array
 
+import clock
 import diagnosis
 from dlms import Decoder
 from hdlc import Assembler
@@ -27,6 +28,8 @@ VERSION = "0.1.0"
 _LOOP_MS = 20  # 48 bytes arrive in 20 ms at 2400 baud: the ring never comes close to full
 _CHUNK = 64
 _SECOND_MS = 1000
+_NTP_EVERY_S = 86400  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
+_NTP_RETRY_S = 3600
 _HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
 _HISTORY_S = 5  # ... one every 5 s
 _NO_VALUE = -(1 << 29)  # a history slot from before the first reading
@@ -57,7 +60,6 @@ class App:
         self.cfg = cfg
         self.errors = errors
         self.profile = profile
-        self.started = time.ticks_ms()
         self.device_id = _device_id()
         self.log = print
         for e in errors:
@@ -84,7 +86,7 @@ class App:
         self.history_at = 0
         self.seconds = 0
         self.grace_s = int(_env("HAN_GRACE_S", "30"))  # before this, no data yet is no fault
-        self.last_frame_ms = None
+        self.last_frame_s = None  # clock.seconds() of the last good message
         self.heap_alloc = 0  # heap in use right after the last collection
         self.web = None
         try:
@@ -94,13 +96,14 @@ class App:
         self.wdt = None
         self.wdt_fed_at = 0
         self.next_second = time.ticks_ms()
-        self.diag_ms = int(_env("HAN_DIAG_S", "60")) * 1000  # the unix port's tests shorten it
-        self.next_diag = time.ticks_add(self.next_second, self.diag_ms)
+        self.diag_s = int(_env("HAN_DIAG_S", "60"))  # the unix port's tests shorten it
+        self.next_diag_s = clock.seconds() + self.diag_s
+        self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.led = _led(profile)
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
-        self.last_frame_ms = time.ticks_ms()
+        self.last_frame_s = clock.seconds()
         stamp = (("received", json.dumps(_now_text())),)
         pairs = rd.pairs()  # the message's JSON texts, made once for all its payloads
         listed = rd.list_number()
@@ -134,6 +137,7 @@ class App:
             self.assembler.feed(self.chunk, n)
             n = self.ring.get(self.chunk)
         self.uart_passes += 1
+        clock.tick()
         now = time.ticks_ms()
         if time.ticks_diff(now, self.next_second) >= 0:
             self.next_second = time.ticks_add(now, _SECOND_MS)
@@ -145,12 +149,15 @@ class App:
                 ip, port = self.link.address(), self.cfg["http.port"]
                 page = "http://%s/" % ip if port == 80 else "http://%s:%d/" % (ip, port)
                 self.log("wifi: connected to %s as %s; status page %s" % (self.cfg["wifi.ssid"], ip, page))
-                _set_clock(self.log)
+                self.next_ntp_s = clock.seconds()  # now
+        if up and self.next_ntp_s is not None and clock.seconds() >= self.next_ntp_s:
+            ok = _set_clock(self.log)
+            self.next_ntp_s = clock.seconds() + (_NTP_EVERY_S if ok else _NTP_RETRY_S)
         self.mqtt.poll(up, self.link.generation)
         if self.web:
             self.web.poll()
-        if time.ticks_diff(time.ticks_ms(), self.next_diag) >= 0:
-            self.next_diag = time.ticks_add(time.ticks_ms(), self.diag_ms)
+        if clock.seconds() >= self.next_diag_s:
+            self.next_diag_s = clock.seconds() + self.diag_s
             self.mqtt.diag(json.dumps(self.diagnostics()))
 
     def _every_second(self):
@@ -172,7 +179,7 @@ class App:
         if not self.cfg["watchdog.enabled"]:
             return
         if self.wdt is None:
-            if time.ticks_diff(time.ticks_ms(), self.started) < self.cfg["watchdog.start_after_s"] * 1000:
+            if clock.seconds() < self.cfg["watchdog.start_after_s"]:
                 return
             try:
                 from machine import WDT
@@ -203,8 +210,8 @@ class App:
     def diagnostics(self):
         a = self.assembler
         d = self.decoder
-        age = None if self.last_frame_ms is None else time.ticks_diff(time.ticks_ms(), self.last_frame_ms) // 1000
-        uptime = time.ticks_diff(time.ticks_ms(), self.started) // 1000
+        uptime = clock.seconds()  # not a ticks difference: those wrap after 6.2 days on the ESP32
+        age = None if self.last_frame_s is None else uptime - self.last_frame_s
         serial = {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq}
         unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
         code, message = diagnosis.diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.encrypted,
@@ -256,13 +263,15 @@ def _watts(rd, name):
 
 
 def _set_clock(log):
-    # the receive times need a clock: ask NTP once per new link (a device starts at 2000-01-01)
+    # the receive times need a clock (a device starts at 2000-01-01): True once NTP answered
     try:
         import ntptime
 
         ntptime.settime()  # bounded by ntptime's own 1 s socket timeout
-    except Exception as e:  # no NTP server reachable: times stay wrong until the next link
+        return True
+    except Exception as e:  # no NTP server reachable: try again within the hour
         log("ntp: clock not set (%s)" % e)
+        return False
 
 
 def _reset():

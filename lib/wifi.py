@@ -8,6 +8,8 @@
 
 import time
 
+import clock
+
 _CHECK_MS = 2000
 _REJOIN_MS = 60000  # disconnected this long: disconnect() and connect() again
 
@@ -16,15 +18,15 @@ class WifiLink:
     def __init__(self, ssid, password, reset_after_s, reset=None, wlan=None, check_ms=_CHECK_MS, rejoin_ms=_REJOIN_MS):
         self.ssid = ssid
         self.password = password
-        self.reset_after_ms = reset_after_s * 1000
+        self.reset_after_s = reset_after_s  # up to a day: counted in clock seconds, not ticks
         self.reset = reset  # called after a long outage (machine.reset on a device)
         self.generation = 0  # +1 on every new link
         self.up = False
         self.check_ms = check_ms
         self.rejoin_ms = rejoin_ms
-        self._down_since = time.ticks_ms()
-        self._rejoin_at = time.ticks_add(self._down_since, rejoin_ms)
-        self._next_check = self._down_since
+        self._down_since_s = clock.seconds()
+        self._next_check = time.ticks_ms()
+        self._rejoin_at = time.ticks_add(self._next_check, rejoin_ms)
         if wlan is None:
             try:
                 import network
@@ -51,12 +53,11 @@ class WifiLink:
         if connected and not self.up:
             self.generation += 1
         if not connected and self.up:
-            self._down_since = now
+            self._down_since_s = clock.seconds()
             self._rejoin_at = time.ticks_add(now, self.rejoin_ms)
         self.up = connected
         if not connected and self.ssid:
-            down = time.ticks_diff(now, self._down_since)
-            if down >= self.reset_after_ms and self.reset:
+            if clock.seconds() - self._down_since_s >= self.reset_after_s and self.reset:
                 self.reset()
             elif time.ticks_diff(now, self._rejoin_at) >= 0:
                 self._rejoin_at = time.ticks_add(now, self.rejoin_ms)
