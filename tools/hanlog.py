@@ -43,7 +43,7 @@ def read(path):
         raw = f.read()
     text = _text_of(raw)
     if text is None:
-        # raw bytes: as if they arrived back to back at 2400 baud, one second per 240 bytes
+        # raw bytes: as if they arrived back to back at 2400 baud, one second per 240 bytes (8N1)
         step = BYTES_PER_SECOND
         return [(float(i // step), raw[i : i + step]) for i in range(0, len(raw), step)]
     records = []

@@ -5,7 +5,7 @@
 #   python3 tools/replay.py --pty /tmp/han tools/replays/kaifa.hanlog   # /tmp/han -> /dev/pts/N
 #   python3 tools/replay.py --serial /dev/ttyUSB0 --parity N tools/replays/kamstrup.hanlog
 #
-# Records go out at their timestamps, and the bytes of a record at 240 bytes/s (2400 baud) in
+# Records go out at their timestamps, and the bytes of a record at 240 bytes/s (2400 baud 8N1; 8E1 carries 218) in
 # chunks of about 50 ms, as on the wire. While nobody listens (no TCP client, nobody has the pty
 # open) the replay waits, and then carries on where it was instead of rushing to catch up.
 # Exit status: 0 at the end of the capture or on Ctrl-C/SIGTERM, 2 on a usage or setup error.
