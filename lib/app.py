@@ -28,6 +28,7 @@ VERSION = "0.1.0"
 _LOOP_MS = 20  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1): the ring never comes close to full
 _CHUNK = 64
 _SECOND_MS = 1000
+_COUNT_MAX = 0x3FFFFFFF  # counters restart from 0 here, before they would pass 2**30 and become big ints
 _NTP_EVERY_S = 86400  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
 _NTP_RETRY_S = 3600
 _HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
@@ -84,7 +85,7 @@ class App:
         self.net_w = None  # import minus export, W
         self.history = array("i", [_NO_VALUE] * _HISTORY)  # ring of net power, preallocated
         self.history_at = 0
-        self.seconds = 0
+        self.seconds = 0  # seconds into the current history slot
         self.grace_s = int(_env("HAN_GRACE_S", "30"))  # before this, no data yet is no fault
         self.last_frame_s = None  # clock.seconds() of the last good message
         self.heap_alloc = 0  # heap in use right after the last collection
@@ -136,7 +137,7 @@ class App:
         while n:
             self.assembler.feed(self.chunk, n)
             n = self.ring.get(self.chunk)
-        self.uart_passes += 1
+        self.uart_passes = self.uart_passes + 1 if self.uart_passes < _COUNT_MAX else 0  # wraps before 2**30
         clock.tick()
         now = time.ticks_ms()
         if time.ticks_diff(now, self.next_second) >= 0:
@@ -167,8 +168,8 @@ class App:
             reconfigure(self.uart, framing)
         if self.led:
             self.led(0)
-        self.seconds += 1
-        if self.seconds % _HISTORY_S == 0:
+        self.seconds = self.seconds + 1 if self.seconds < _HISTORY_S - 1 else 0
+        if self.seconds == 0:
             self.history[self.history_at] = _NO_VALUE if self.net_w is None else self.net_w
             self.history_at = (self.history_at + 1) % _HISTORY
         gc.collect()
@@ -200,7 +201,7 @@ class App:
                 self.log("stopped (Ctrl-C)")
                 return
             except Exception as e:  # a bug must not stop the meter being read: log it, go on
-                self.errors_seen += 1
+                self.errors_seen = self.errors_seen + 1 if self.errors_seen < _COUNT_MAX else 0
                 sys.print_exception(e)
                 gc.collect()
             time.sleep_ms(_LOOP_MS)
