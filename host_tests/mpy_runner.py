@@ -1,5 +1,6 @@
-# mpy_runner.py Provides the MicroPython side of `make test`: runs the shared test modules on the unix port.
-# Usage: micropython host_tests/mpy_runner.py [module ...]
+# mpy_runner.py Provides the MicroPython side of `make test`: runs the shared test modules on MicroPython.
+# Usage: micropython host_tests/mpy_runner.py [module ...]   (the x64 unix port)
+#        node tools/mpy32.mjs host_tests/mpy_runner.py [module ...]   (the 32-bit WebAssembly port)
 
 import sys
 
@@ -22,7 +23,13 @@ SHARED = (
     "test_wifi",
     "test_diagnosis",
     "test_clock",
+    "test_counter_wrap",
 )
+
+
+def runtime():
+    # "micropython32" on a 32-bit port (tools/mpy32.mjs, a device), "micropython" on the x64 unix port
+    return "micropython32" if sys.maxsize == 0x7FFFFFFF else "micropython"
 
 
 def main(names):
@@ -41,7 +48,7 @@ def main(names):
                 failed += 1
                 print("FAIL", name, attr)
                 sys.print_exception(e)
-    print("micropython: %d passed, %d failed" % (passed, failed))
+    print("%s: %d passed, %d failed" % (runtime(), passed, failed))
     return failed
 
 

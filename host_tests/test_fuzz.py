@@ -137,7 +137,7 @@ def test_the_checks_catch_a_reading_not_cleared(monkeypatch):
 
 def test_the_checks_catch_counters_that_do_not_add_up(monkeypatch):
     F.setup()
-    _planted(monkeypatch, "dlms", "Decoder", "apdu", "self.encrypted += 1", "pass")
+    _planted(monkeypatch, "dlms", "Decoder", "apdu", "self.encrypted = add(self.encrypted, 1)", "pass")
     enc = [t for t in F.TEMPLATES if t.apdu[0] == 0xDB][0]
     errs = F.check_stream(F.frame(F._LLC + enc.apdu))
     assert any(e.startswith("decoder counted") for e in errs), errs

@@ -3,7 +3,7 @@
 
 import random
 from hdlc import Assembler
-from fastbytes import crc16
+from fastbytes import crc16, copy
 from corpus import records, good_hdlc, Pipeline, hdlc_frame, info_of
 
 _NORWEGIAN = ("aidon", "kaifa", "kamstrup")
@@ -36,6 +36,15 @@ def _feed_in_random_chunks(p, data, seed):
 def test_crc16_x25_check_values():
     assert crc16(b"123456789", 0, 9) == 0x906E
     assert crc16(b"\x03\x3f", 0, 2) == 0xEC5B  # Green Book test vector
+
+
+def test_copy_moves_bytes_between_offsets_and_forward_over_an_overlap():
+    dst = bytearray(b"..........")
+    copy(dst, 2, b"abcdef", 1, 3)
+    assert dst == bytearray(b"..bcd.....")
+    w = bytearray(b"0123456789")
+    copy(w, 0, w, 3, 7)  # the assembler's compaction of its window
+    assert w == bytearray(b"3456789789")
 
 
 def test_whole_corpus_as_one_stream_with_garbage_and_random_chunks_yields_every_frame():

@@ -18,8 +18,9 @@ class FakeUart:
             raise AttributeError("no UART.irq on this port")
         self.handler = handler
 
-    def readinto(self, buf):
-        n = min(len(buf), len(self.pending))
+    def readinto(self, buf, nbytes=-1):
+        # as machine.UART.readinto(buf[, nbytes]): what is not read stays pending in the driver
+        n = min(len(buf) if nbytes < 0 else nbytes, len(self.pending))
         if n == 0:
             return None  # what machine.UART returns with timeout=0 and nothing received
         for i in range(n):
@@ -82,3 +83,31 @@ def test_polling_fallback_without_uart_irq():
     assert rb.any() == 0
     rb.poll()
     assert _drain(rb) == b"\x7e\xa0\x27"
+
+
+def test_a_full_ring_leaves_the_rest_in_the_uart_driver():
+    # the driver's own buffer is slack behind the ring: nothing is read just to be dropped
+    uart = FakeUart()
+    rb = RingBuffer(100)
+    assert rb.attach(uart)
+    data = bytes(range(160))
+    uart.receive(data[:150])
+    assert rb.any() == 99 and rb.overflow == 0 and len(uart.pending) == 51
+    out = _drain(rb)
+    uart.receive(data[150:])  # the next IRQ takes what waited, then what came
+    out += _drain(rb)
+    assert out == data and rb.overflow == 0 and rb.received == 160 and not uart.pending
+
+
+def test_a_full_ring_leaves_the_rest_in_the_uart_when_polling():
+    uart = FakeUart(with_irq=False)
+    rb = RingBuffer(100)
+    assert not rb.attach(uart)
+    uart.receive(bytes(range(250)))
+    rb.poll()
+    assert rb.any() == 99 and rb.overflow == 0 and len(uart.pending) == 151
+    out = bytearray()
+    while rb.any():
+        out += _drain(rb)
+        rb.poll()
+    assert bytes(out) == bytes(range(250)) and rb.overflow == 0 and not uart.pending

@@ -86,8 +86,8 @@ class _Trickle:
     def tick(self):
         self.budget = 60
 
-    def readinto(self, buf):
-        n = min(len(buf), self.budget, len(self.data) - self.pos)
+    def readinto(self, buf, nbytes=-1):
+        n = min(len(buf) if nbytes < 0 else nbytes, self.budget, len(self.data) - self.pos)
         if n <= 0:
             return None
         d = self.data

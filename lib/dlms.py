@@ -5,6 +5,7 @@
 # the maker layout. Ciphered APDUs are counted here and left for a security module.
 
 from micropython import const
+from counter import add
 from axdr import Walker, OK, MALFORMED, UNKNOWN, ARRAY, STRUCTURE, OCTET_STRING, VISIBLE_STRING
 from reading import Reading
 from obis import field
@@ -29,7 +30,7 @@ class Decoder:
         self.kamstrup_energy_in_wh = kamstrup_energy_in_wh
         self._on_reading = on_reading  # called with the Reading after each good decode
         self._wk = Walker()
-        self.decoded = 0
+        self.decoded = 0  # counters wrap at 2**30 (counter.py): small ints on the ESP32
         self.malformed = 0
         self.unknown = 0  # layouts or APDU types this decoder does not know
         self.encrypted = 0
@@ -48,20 +49,20 @@ class Decoder:
         if tag == _DATA_NOTIFICATION:
             status = self._notification(wk, rd)
         elif tag == _GENERAL_GLO_CIPHERING or tag == _GENERAL_DED_CIPHERING:
-            self.encrypted += 1
+            self.encrypted = add(self.encrypted, 1)
             return UNKNOWN
         else:
             status = UNKNOWN
         if status == OK:
-            self.decoded += 1
+            self.decoded = add(self.decoded, 1)
             if rd.present[_VER]:
                 _name_maker(rd)
             if self._on_reading is not None:
                 self._on_reading(rd)
         elif status == MALFORMED:
-            self.malformed += 1
+            self.malformed = add(self.malformed, 1)
         else:
-            self.unknown += 1
+            self.unknown = add(self.unknown, 1)
             self._remember_unknown(tag, rd)
         return status
 

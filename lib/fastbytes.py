@@ -1,58 +1,56 @@
-# fastbytes.py Provides crc16() and copy(), the two byte loops of the hot path, at native speed on either runtime.
+# fastbytes.py Provides crc16() and copy(), the two byte loops of the hot path, allocation-free on every runtime.
 # MIT license
 #
-# MicroPython (device and unix port): viper loops over ptr8, allocation-free.
+# MicroPython with viper (devices, unix port): fastbytes_viper.py's loops over ptr8.
+# MicroPython without viper (the WebAssembly port of `make test`): plain loops over a
+# preallocated table, still allocation-free; chosen only when viper is refused (SyntaxError).
 # CPython (PC tools and tests): binascii's C CRC and slice assignment; allocation is no concern there.
 
 import sys
 from array import array
 
-
-def _reflect(b):
-    r = 0
-    for i in range(8):
-        r |= (b >> i & 1) << (7 - i)
-    return r
-
+VIPER = False  # True where the viper loops are in use
 
 if sys.implementation.name == "micropython":
-    import micropython
+    try:
+        from fastbytes_viper import crc16, copy
 
-    def _make_table():
-        t = array("H", bytes(512))
-        for i in range(256):
-            c = i
-            for _ in range(8):
-                c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-            t[i] = c
-        return t
+        VIPER = True
+    except SyntaxError:  # "invalid micropython decorator": this port has no viper emitter
 
-    _TABLE = _make_table()
+        def _make_table():
+            # CRC-16/X.25 byte table, as fastbytes_viper.py's (that module cannot load here)
+            t = array("H", bytes(512))
+            for i in range(256):
+                c = i
+                for _ in range(8):
+                    c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
+                t[i] = c
+            return t
 
-    @micropython.viper
-    def crc16(buf, start: int, end: int) -> int:
-        # CRC-16/X.25 of buf[start:end] (HDLC HCS and FCS): reflected 0x1021, init and xorout 0xFFFF
-        p = ptr8(buf)
-        t = ptr16(_TABLE)
-        crc = 0xFFFF
-        i = start
-        while i < end:
-            crc = (crc >> 8) ^ t[(crc ^ p[i]) & 0xFF]
-            i += 1
-        return crc ^ 0xFFFF
+        _TABLE = _make_table()
 
-    @micropython.viper
-    def copy(dst, at: int, src, start: int, n: int):
-        # dst[at:at+n] = src[start:start+n] without the slice objects; forward, so at <= start may overlap
-        d = ptr8(dst)
-        s = ptr8(src)
-        i = 0
-        while i < n:
-            d[at + i] = s[start + i]
-            i += 1
+        def crc16(buf, start, end):
+            # CRC-16/X.25 of buf[start:end]; `for .. in range()` compiles to a counter, no iterator
+            t = _TABLE
+            crc = 0xFFFF
+            for i in range(start, end):
+                crc = (crc >> 8) ^ t[(crc ^ buf[i]) & 0xFF]
+            return crc ^ 0xFFFF
+
+        def copy(dst, at, src, start, n):
+            # dst[at:at+n] = src[start:start+n] without slice objects; forward, so at <= start may overlap
+            for i in range(n):
+                dst[at + i] = src[start + i]
 
 else:
     from binascii import crc_hqx  # CRC-CCITT, unreflected: fed bit-reversed bytes it gives X.25 reversed
+
+    def _reflect(b):
+        r = 0
+        for i in range(8):
+            r |= (b >> i & 1) << (7 - i)
+        return r
 
     _REVERSED = bytes(_reflect(b) for b in range(256))
 

@@ -6,6 +6,7 @@
 
 from micropython import const
 from fastbytes import crc16, copy
+from counter import add
 
 _FLAG = const(0x7E)
 _FRAME_MAX = const(2047)  # largest length the 11-bit format field can state
@@ -28,7 +29,7 @@ class Assembler:
         self._dropping = False  # the message under way outgrew self.apdu
         self.frame_start = 0  # where the frame being delivered lies in self.win (for raw dumps)
         self.frame_end = 0
-        self.frames_ok = 0
+        self.frames_ok = 0  # counters wrap at 2**30 (counter.py): small ints on the ESP32
         self.bad_hcs = 0
         self.bad_fcs = 0
         self.oversize = 0
@@ -58,8 +59,7 @@ class Assembler:
             q = w.find(b"\x7e", p, n)
             if q < 0:
                 q = n
-            # bytes outside any frame (flags not counted), modulo 2**30 to stay a small int on the ESP32
-            self.skipped = (self.skipped + q - p) & 0x3FFFFFFF
+            self.skipped = add(self.skipped, q - p)  # bytes outside any frame, flags not counted
             p = q
             if n - p < 3:
                 break
@@ -73,7 +73,7 @@ class Assembler:
                 p += 1
                 continue
             if length > self._frame_max:
-                self.oversize += 1
+                self.oversize = add(self.oversize, 1)
                 self._reject(0)
                 p += 1
                 continue
@@ -81,7 +81,7 @@ class Assembler:
             if hl < 0 or p + 3 + hl > n:
                 break  # header or HCS not received yet
             if hl == 0 or hl + 4 >= length or crc16(w, p + 1, p + 1 + hl) != w[p + 1 + hl] | w[p + 2 + hl] << 8:
-                self.bad_hcs += 1  # most likely a 7E in line noise: drop just the flag
+                self.bad_hcs = add(self.bad_hcs, 1)  # most likely a 7E in line noise: drop just the flag
                 self._reject(0)
                 p += 1
                 continue
@@ -90,11 +90,11 @@ class Assembler:
                 break
             end = p + 1 + length - 2  # FCS position
             if crc16(w, p + 1, end) != w[end] | w[end + 1] << 8:
-                self.bad_fcs += 1
+                self.bad_fcs = add(self.bad_fcs, 1)
                 self._reject(1)
                 p += 1
                 continue
-            self.frames_ok += 1
+            self.frames_ok = add(self.frames_ok, 1)
             self.frame_start = p
             self.frame_end = p + length + 2
             self._info(w, p + 3 + hl, end, f1 & _SEGMENT)
@@ -125,7 +125,7 @@ class Assembler:
             k = 0
         if k + end - start > len(a):
             if not self._dropping:
-                self.oversize += 1
+                self.oversize = add(self.oversize, 1)
             self._dropping = True
         if not self._dropping:
             copy(a, k, w, start, end - start)

@@ -19,11 +19,12 @@ class HostUart:
         self.connected = False
         self._next_try = time.ticks_ms()
 
-    def readinto(self, buf):
+    def readinto(self, buf, nbytes=-1):
+        # at most nbytes (all of buf by default), as machine.UART.readinto(buf[, nbytes])
         if self.sock is None and not self._connect():
             return None
         try:
-            n = self.sock.readinto(buf)
+            n = self.sock.readinto(buf, len(buf) if nbytes < 0 else nbytes)
         except OSError:
             n = 0
         if n == 0:  # the replay ended or went away: try again later

@@ -5,8 +5,9 @@
 # `tail`, so a soft IRQ that runs between two opcodes of get() cannot corrupt the ring.
 
 from micropython import const
+from counter import add
 
-_SIZE = const(2048)  # 8.5 s of bytes at 2400 baud (240 B/s): outlasts a Wi-Fi or broker stall
+_SIZE = const(2048)  # 9.4 s of bytes at 2400 8E1 (11 bits a byte: 218 B/s): outlasts a Wi-Fi or broker stall
 _CHUNK = const(64)
 
 
@@ -15,8 +16,8 @@ class RingBuffer:
         self.buf = bytearray(size)
         self.head = 0  # next slot to write
         self.tail = 0  # next slot to read
-        self.overflow = 0  # bytes dropped because the ring was full
-        self.received = 0  # bytes stored, modulo 2**30 so it stays a small int
+        self.overflow = 0  # bytes put() dropped because the ring was full (modulo 2**30)
+        self.received = 0  # bytes stored (modulo 2**30: counters stay small ints, see counter.py)
         self._chunk = bytearray(_CHUNK)
         self._uart = None
         self._irq = False
@@ -33,11 +34,11 @@ class RingBuffer:
             if nh == size:
                 nh = 0
             if nh == t:
-                self.overflow += n - i
+                self.overflow = add(self.overflow, n - i)
                 break
             buf[h] = src[i]
             h = nh
-        self.received = (self.received + (h - self.head) % size) & 0x3FFFFFFF
+        self.received = add(self.received, (h - self.head) % size)
         self.head = h
 
     def get(self, dst):
@@ -79,9 +80,16 @@ class RingBuffer:
             self._on_irq(self._uart)
 
     def _on_irq(self, uart):
+        # Take from the UART only what the ring has room for: the rest waits in the driver's own
+        # buffer, which so stays slack behind the ring instead of being drained into overflow.
         chunk = self._chunk
+        m = len(chunk)
+        last = len(self.buf) - 1  # the ring holds at most size - 1 bytes
         while True:
-            n = uart.readinto(chunk)
+            room = last - self.any()
+            if room <= 0:
+                return
+            n = uart.readinto(chunk, room if room < m else m)
             if not n:
                 return
             self.put(chunk, n)
