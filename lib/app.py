@@ -13,6 +13,7 @@ import time
 from array import array
 
 import clock
+from counter import add
 import diagnosis
 from dlms import Decoder
 from hdlc import Assembler
@@ -28,7 +29,6 @@ VERSION = "0.1.0"
 _LOOP_MS = 20  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1): the ring never comes close to full
 _CHUNK = 64
 _SECOND_MS = 1000
-_COUNT_MAX = 0x3FFFFFFF  # counters restart from 0 here, before they would pass 2**30 and become big ints
 _NTP_EVERY_S = 86400  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
 _NTP_RETRY_S = 3600
 _HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
@@ -137,7 +137,7 @@ class App:
         while n:
             self.assembler.feed(self.chunk, n)
             n = self.ring.get(self.chunk)
-        self.uart_passes = self.uart_passes + 1 if self.uart_passes < _COUNT_MAX else 0  # wraps before 2**30
+        self.uart_passes = add(self.uart_passes, 1)
         clock.tick()
         now = time.ticks_ms()
         if time.ticks_diff(now, self.next_second) >= 0:
@@ -201,7 +201,7 @@ class App:
                 self.log("stopped (Ctrl-C)")
                 return
             except Exception as e:  # a bug must not stop the meter being read: log it, go on
-                self.errors_seen = self.errors_seen + 1 if self.errors_seen < _COUNT_MAX else 0
+                self.errors_seen = add(self.errors_seen, 1)
                 sys.print_exception(e)
                 gc.collect()
             time.sleep_ms(_LOOP_MS)
