@@ -66,7 +66,7 @@ def test_messages_stay_on_flash_in_order_until_acknowledged():
     for h in range(3):
         assert q.add(_msg(h))
     q, logs = _queue(path)  # a reset
-    assert len(q) == 3 and "3 message(s) waiting" in logs[0]
+    assert len(q) == 3 and logs == ["energy queue: 3 message(s) waiting"]
     assert q.first() == _msg(0)
     assert q.first() == _msg(0)  # not acknowledged: the same one again
     q.acknowledged()
@@ -110,7 +110,7 @@ def test_a_full_queue_drops_the_oldest_and_counts_it():
     for h in range(5):
         assert q.add(_msg(h))
     assert len(q) == 3 and q.dropped == 2 and q.writes == 5
-    assert logs[-1] == "energy queue: full (3); the oldest message dropped, 2 since boot"
+    assert logs[-1] == "energy queue: full, the oldest message dropped (2 since boot)"
     q, _ = _queue(path, limit=3)
     assert _drain(q) == [_msg(2), _msg(3), _msg(4)]
     _clean(path)
@@ -146,10 +146,10 @@ def test_a_reset_at_any_byte_of_a_write_loses_no_message():
             got = _drain(q)
             if k < len(new):  # cut off while written: as before the change (a message being added is lost
                 assert got == msgs, k  # with the RAM it was in; acknowledged ones go out again)
-                assert logs[0] == "energy queue: a reset cut off a write of %s: undone" % path
+                assert logs[0] == "energy queue: undid a write a reset cut off"
             else:  # written whole: the rename is done now
                 assert got == after, k
-                assert logs[0] == "energy queue: a reset cut off a write of %s: done now" % path
+                assert logs[0] == "energy queue: finished a write a reset cut off"
             assert not _exists(path + ".tmp") and _read(path) == (old if k < len(new) else new)
         os.remove(path)  # FAT: rename over a file removes it first
         _write(path + ".tmp", new)
@@ -164,23 +164,25 @@ def test_a_damaged_file_keeps_its_readable_messages_and_is_kept_aside():
     _write(path, damaged)  # ends in a torn message and has no end line
     q, logs = _queue(path)
     assert len(q) == 2 and q.corrupt == 4 and q.dropped == 0
-    assert logs == ["energy queue: %s was damaged or over 72: 4 unreadable line(s), 2 message(s) kept, 0 dropped; it was copied to %s.bad" % (path, path)]
+    assert logs[0] == "energy queue: %s was damaged: 4 unreadable line(s) skipped, 2 message(s) kept; the old file is %s.bad" % (path, path)
     assert _read(path + ".bad") == damaged
     q, logs = _queue(path)  # repaired: whole again
-    assert q.corrupt == 0 and logs == ["energy queue: 2 message(s) waiting in %s" % path]
+    assert q.corrupt == 0 and logs == ["energy queue: 2 message(s) waiting"]
     assert _drain(q) == [_msg(0), _msg(1)]
     _clean(path)
 
 
-def test_a_file_without_its_end_line_or_over_the_limit_is_repaired():
+def test_a_file_without_its_end_line_is_repaired_and_one_over_the_limit_shrinks_at_the_next_message():
     path = _fresh()
-    _write(path, ("".join(_msg(h) + "\n" for h in range(4))).encode())
+    _write(path, ("".join(_msg(h) + "\n" for h in range(4))).encode())  # cut off at a line's end
     q, logs = _queue(path, limit=3)
-    assert "damaged or over 3: 0 unreadable line(s), 3 message(s) kept, 1 dropped" in logs[0]
-    assert q.corrupt == 0 and q.dropped == 1 and _drain(q) == [_msg(1), _msg(2), _msg(3)]
+    assert "was damaged: 0 unreadable line(s) skipped, 4 message(s) kept" in logs[0]
+    assert q.corrupt == 0 and len(q) == 4  # kept: a queue from a firmware with a higher limit
+    q.add(_msg(4))
+    assert q.dropped == 2 and _drain(q) == [_msg(2), _msg(3), _msg(4)]
     _write(path, (_msg(0) + "\nend 2\n").encode())  # the end line counts more than there are
     q, logs = _queue(path)
-    assert "damaged or over 72: 0 unreadable line(s), 1 message(s) kept, 0 dropped" in logs[0] and _drain(q) == [_msg(0)]
+    assert "was damaged: 0 unreadable line(s) skipped, 1 message(s) kept" in logs[0] and _drain(q) == [_msg(0)]
     _clean(path)
 
 
@@ -189,7 +191,7 @@ def test_a_message_that_is_not_one_line_of_json_is_refused_and_counted():
     q, logs = _queue(path)
     assert not q.add('{"a": 1}\n{"b": 2}')
     assert not q.add('{"a": "%s"}' % ("x" * 2000))
-    assert len(q) == 0 and q.dropped == 2 and q.writes == 0 and "refused a message of 2009 bytes" in logs[-1]
+    assert len(q) == 0 and q.dropped == 2 and q.writes == 0 and "refused a 2009-byte message" in logs[-1]
     _clean(path)
 
 

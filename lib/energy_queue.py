@@ -52,15 +52,16 @@ class EnergyQueue:
         data = text.encode()
         if len(data) >= _LINE_MAX or data[:1] != b"{" or b"\n" in data:
             self.dropped += 1
-            self.log("energy queue: refused a message of %d bytes (one line of JSON, under %d)" % (len(data), _LINE_MAX))
+            self.log("energy queue: refused a %d-byte message (one line of JSON, under %d)" % (len(data), _LINE_MAX))
             return False
-        if self._n >= self.limit:  # keep the newest: the registers are cumulative
+        while self._n >= self.limit:  # keep the newest: the registers are cumulative
             line = self._read(self._head)
-            if line:
-                self._head += len(line)
-                self._n -= 1
-                self.dropped += 1
-                self.log("energy queue: full (%d); the oldest message dropped, %d since boot" % (self.limit, self.dropped))
+            if not line:
+                break
+            self._head += len(line)
+            self._n -= 1
+            self.dropped += 1
+            self.log("energy queue: full, the oldest message dropped (%d since boot)" % self.dropped)
         if self._write(data, "add"):
             return True
         self.dropped += 1
@@ -91,10 +92,10 @@ class EnergyQueue:
     def _write(self, data, kind):
         # the file anew: the messages not acknowledged, then data (a message) if any, then the end line
         n = self._n + (data is not None)
-        self._acked = False  # written, or left to the next write (no retry every loop pass)
+        self._acked = False  # written now, or by the next write (not retried every loop pass)
         try:
             with open(self.tmp, "wb") as t:
-                self._copy(t)
+                self._copy(t, self._head, self._end)
                 if data is not None:
                     t.write(data)
                     t.write(b"\n")
@@ -102,7 +103,10 @@ class EnergyQueue:
             self._commit(kind)
         except OSError as e:
             self.log("energy queue: cannot write %s (%s)" % (self.tmp, e))
-            _remove(self.tmp)
+            try:
+                os.remove(self.tmp)
+            except OSError:
+                pass
             return False
         self._end -= self._head
         self._end += 0 if data is None else len(data) + 1
@@ -110,13 +114,14 @@ class EnergyQueue:
         self._n = n
         return True
 
-    def _copy(self, t):
-        left = self._end - self._head
+    def _copy(self, t, start, stop):
+        # bytes start to stop of the file into t
+        left = stop - start
         if left <= 0:
-            return
+            return  # there may be no file yet
         buf = self._buf
         with open(self.path, "rb") as f:
-            f.seek(self._head)
+            f.seek(start)
             while left > 0:  # whole buffers need no memoryview object
                 got = f.readinto(buf) if left >= _COPY else f.readinto(memoryview(buf)[:left])
                 if not got:
@@ -132,7 +137,7 @@ class EnergyQueue:
         self.writes += 1
 
     def _read(self, at):
-        # the line at offset `at`; None when the file no longer has it (read again from the start)
+        # the line at offset `at`; None when the file no longer has it (then it is read again)
         try:
             with open(self.path, "rb") as f:
                 f.seek(at)
@@ -141,12 +146,12 @@ class EnergyQueue:
                 return line
         except OSError:
             pass
-        self.log("energy queue: %s changed under it: reading it again" % self.path)
+        self.log("energy queue: %s changed: reading it again" % self.path)
         self._load()
         return None
 
     def _load(self):
-        # boot: finish or drop a write a reset cut off, then count the messages
+        # boot: finish or undo a write a reset cut off, count the messages, set a damaged file right
         self._n = self._head = self._end = 0
         self._acked = False
         try:
@@ -156,53 +161,27 @@ class EnergyQueue:
                     os.rename(self.tmp, self.path)
                 else:
                     os.remove(self.tmp)
-                self.log("energy queue: a reset cut off a write of %s: %s" % (self.path, "done now" if t[3] else "undone"))
+                self.log("energy queue: %s a write a reset cut off" % ("finished" if t[3] else "undid"))
             f = _scan(self.path)
             if not f:
                 return
             n, end, bad, whole = f
-            if whole and n <= self.limit:
-                self._n, self._end = n, end
-                if n:
-                    self.log("energy queue: %d message(s) waiting in %s" % (n, self.path))
-            else:
-                self._repair(n, bad)
+            if not whole:  # a copy first: a reset before the rename leaves the file as it was
+                with open(self.path + ".bad", "wb") as b:
+                    self._copy(b, 0, os.stat(self.path)[6])
+                with open(self.tmp, "wb") as t:
+                    n = _scan(self.path, t)[0]
+                    end = t.tell()
+                    t.write(b"end %d\n" % n)
+                self._commit("repair")
+                self.corrupt += bad
+                self.log("energy queue: %s was damaged: %d unreadable line(s) skipped, %d message(s) kept; the old file is %s.bad" % (
+                    self.path, bad, n, self.path))
+            self._n, self._end = n, end
+            if n:
+                self.log("energy queue: %d message(s) waiting" % n)
         except OSError as e:  # the loop must run all the same; every write will say so too
             self.log("energy queue: cannot use %s (%s)" % (self.path, e))
-
-    def _repair(self, n, bad):
-        # a damaged file or one over the limit: keep the newest `limit` readable messages; the file as
-        # it was goes to <path>.bad first (a copy, so a reset in between leaves the file as it was)
-        skip = max(0, n - self.limit)
-        self.corrupt += bad
-        self.dropped += skip
-        with open(self.path, "rb") as f, open(self.path + ".bad", "wb") as b:
-            got = f.readinto(self._buf)
-            while got:
-                b.write(memoryview(self._buf)[:got])
-                got = f.readinto(self._buf)
-        keep = end = 0
-        with open(self.path, "rb") as f, open(self.tmp, "wb") as t:
-            for line in _lines(f):
-                if _kind(line) == _MESSAGE:
-                    if skip:
-                        skip -= 1
-                        continue
-                    t.write(line)
-                    keep += 1
-                    end += len(line)
-            t.write(b"end %d\n" % keep)
-        self._commit("repair")
-        self._n, self._end = keep, end
-        self.log("energy queue: %s was damaged or over %d: %d unreadable line(s), %d message(s) kept, %d dropped; it was copied to %s.bad" % (
-            self.path, self.limit, bad, keep, n - keep, self.path))
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass
 
 
 def _kind(line):
@@ -230,9 +209,10 @@ def _lines(f):
         line = f.readline(_LINE_MAX)
 
 
-def _scan(path):
-    # (messages, offset of the end line, unreadable lines, whole) of a file; None when there is none.
-    # Whole: every line readable, and the last one the only end line, counting the messages.
+def _scan(path, out=None):
+    # (messages, offset of the end line, unreadable lines, whole) of a file, its messages written to
+    # `out` if given; None when there is no file. Whole: every line readable, and the last one the only
+    # end line, counting the messages.
     try:
         f = open(path, "rb")
     except OSError:
@@ -246,6 +226,8 @@ def _scan(path):
             if kind == _MESSAGE:
                 n += 1
                 end = at + len(line)
+                if out is not None:
+                    out.write(line)
             elif kind == _END and count is None:
                 try:
                     count = int(line[4:-1])
