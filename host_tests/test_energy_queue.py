@@ -74,7 +74,10 @@ def test_messages_stay_on_flash_in_order_until_acknowledged():
     q.acknowledged()
     q.save()
     q, _ = _queue(path)
-    assert len(q) == 1 and _drain(q) == [_msg(2)]
+    assert len(q) == 1 and q.first() == _msg(2)
+    q.add(_msg(3))  # a message comes while the first is out: it goes behind it
+    q.acknowledged()
+    assert _drain(q) == [_msg(3)]
     _clean(path)
 
 

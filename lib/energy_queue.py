@@ -37,7 +37,7 @@ class EnergyQueue:
         self._n = 0  # messages not acknowledged yet: the file's lines from offset _head to _end
         self._head = 0
         self._end = 0
-        self._next = 0  # the offset after the line first() read
+        self._len = 0  # the length of the line first() read (an add() in between moves it, not its length)
         self._acked = False  # acknowledged since the file was last written
         self._buf = bytearray(_COPY)
         getenv = getattr(os, "getenv", None)  # the unix port; the ESP32 has no environment
@@ -73,12 +73,12 @@ class EnergyQueue:
         line = self._read(self._head) if self._n else None
         if not line:
             return None
-        self._next = self._head + len(line)
+        self._len = len(line)
         return str(line[:-1], "utf-8")
 
     def acknowledged(self):
         # the message first() gave is acknowledged: gone from RAM now, from the file at save()
-        self._head = self._next
+        self._head += self._len
         self._n -= 1
         self._acked = True
 
