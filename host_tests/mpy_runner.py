@@ -24,6 +24,7 @@ SHARED = (
     "test_diagnosis",
     "test_clock",
     "test_counter_wrap",
+    "test_energy_queue",
 )
 
 

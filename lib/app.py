@@ -77,7 +77,7 @@ class App:
         self.announced_link = 0
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
         unsafe = any(e.startswith("mqtt.ca_file:") for e in errors)  # TLS asked for without a CA
-        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, unsafe=unsafe)
+        self.mqtt = Publisher(cfg, self.device_id, VERSION, self.log, unsafe=unsafe, state_dir=state_dir)
         self.mqtt.set_config_errors(errors)
         self.power_text = None  # last messages, as published
         self.full_power_text = None  # last message with per-phase values (list 2 or 3)
@@ -236,7 +236,7 @@ class App:
                         "unknown_list": unknown_list, "unknown_items": d.last_unknown_items if d.unknown else None},
             "last_frame_age_s": age,
             "mqtt": {"state": self.mqtt.state, "error": self.mqtt.last_error, "prefix": self.mqtt.prefix, "published": self.mqtt.published,
-                     "energy_queued": len(self.mqtt.energy_queue), "power_dropped": self.mqtt.power_dropped},
+                     "energy_queued": len(self.mqtt.energy_queue), "energy_dropped": self.mqtt.energy_queue.dropped, "power_dropped": self.mqtt.power_dropped},
         }
 
     def _api(self):

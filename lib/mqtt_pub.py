@@ -12,6 +12,7 @@ import time
 from micropython import const
 
 import ha_discovery
+from energy_queue import EnergyQueue
 from reading import to_json
 from obis import NAMES, KINDS, KIND_ENERGY, NUMERIC
 
@@ -28,7 +29,7 @@ METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
 
 
 class Publisher:
-    def __init__(self, cfg, device_id, version, log=print, unsafe=False):
+    def __init__(self, cfg, device_id, version, log=print, unsafe=False, state_dir="."):
         self.prefix = cfg["mqtt.prefix"] or "han/" + device_id
         p = self.prefix
         self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
@@ -46,8 +47,7 @@ class Publisher:
         self.backoff_ms = _BACKOFF_MIN_MS
         self.next_try = time.ticks_ms()
         self.next_ping = self.next_try
-        self.energy_queue = []  # JSON texts, oldest first
-        self.queue_dropped = 0
+        self.energy_queue = EnergyQueue(state_dir + "/energy_queue.txt", _QUEUE_MAX, log)  # on flash, survives resets
         self.power_dropped = 0
         self.published = 0
         self.connects = 0
@@ -132,16 +132,16 @@ class Publisher:
                 self.announced.append(field)
 
     def _queue_energy(self, text):
-        if len(self.energy_queue) >= _QUEUE_MAX:
-            self.energy_queue.pop(0)  # keep the newest: the registers are cumulative
-            self.queue_dropped += 1
-        self.energy_queue.append(text)
+        self.energy_queue.add(text)  # when full, the oldest goes: the registers are cumulative
 
     def _flush_energy(self):
-        while self.connected and self.energy_queue:
-            if not self._send(self.topics["energy"], self.energy_queue[0], retain=True, qos=1):
-                return
-            self.energy_queue.pop(0)
+        q = self.energy_queue
+        while self.connected and len(q):
+            text = q.first()  # read back from flash
+            if text is None or not self._send(self.topics["energy"], text, retain=True, qos=1):
+                break
+            q.acknowledged()
+        q.save()  # the acknowledged ones leave the file: one write for the batch
 
     def _send(self, topic, payload, retain=False, qos=0, quiet=False):
         try:
