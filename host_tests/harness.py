@@ -17,7 +17,7 @@ import paho.mqtt.client as mqtt
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
 HOST_LIB = os.path.join(ROOT, "build", "host-lib")
-MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port (ussl for old umqtt)
+MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port: sockets that block like the ESP32's
 MPY_WIFI = os.path.join(ROOT, "host_tests", "mpy_wifi")  # a stand-in `network` module: Wi-Fi up unless a file says "down"
 
 # An ESP32 without PSRAM gives MicroPython about 112 KB of heap (56 KB at boot, grown once, with
@@ -54,8 +54,8 @@ class Broker:
     # mosquitto from the Debian package, on a port of its own; optionally with users and TLS.
     # persist: sessions, queued QoS 1 messages and retained ones survive stop() and start() (mosquitto
     # saves them in tmp on SIGTERM), as a real broker's do across a restart
-    def __init__(self, tmp, users=None, tls=None, persist=False):
-        self.port = free_port()
+    def __init__(self, tmp, users=None, tls=None, persist=False, port=None):
+        self.port = port or free_port()  # port: take over from a broker that was there before
         self.conf = os.path.join(str(tmp), "mosquitto.conf")
         persistence = ["persistence true", "persistence_location " + os.path.join(str(tmp), "")] if persist else ["persistence false"]
         lines = ["listener %d 127.0.0.1" % self.port] + persistence + ["user " + getpass.getuser()]  # keep file access
@@ -187,7 +187,7 @@ class Firmware:
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
         lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
-        path = ".frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
+        path = ".frozen:" + lib + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
         env = dict(os.environ, MICROPYPATH=path, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),

@@ -20,6 +20,7 @@ SHARED = (
     "test_safeboot",
     "test_wifi",
     "test_diagnosis",
+    "test_mqtt_client",
 )
 
 
