@@ -124,6 +124,20 @@ def test_publish_qos1_without_an_acknowledgement_raises_a_timeout():
     _raises(lambda: c.publish(b"t", b"m", qos=1), OSError, errno.ETIMEDOUT)
 
 
+def test_nothing_is_read_past_the_deadline_however_fast_it_comes():
+    # timeout 0: the deadline has passed before the first byte, though the whole PUBACK is there
+    c, pipe = _client(b"\x40\x02\x00\x01")
+    c.timeout_s = 0
+    _raises(lambda: c.publish(b"t", b"m", qos=1), OSError, errno.ETIMEDOUT)
+    assert pipe.at == 0
+
+
+def test_qos2_is_refused_before_anything_is_sent():
+    c, pipe = _client()
+    _raises(lambda: c.publish(b"t", b"m", qos=2), ValueError)
+    assert pipe.out == bytearray()
+
+
 def test_packet_ids_run_from_1_to_65535_and_wrap_to_1():
     c, pipe = _client(b"\x40\x02\xff\xff" + b"\x40\x02\x00\x01")
     c.pid = 65534

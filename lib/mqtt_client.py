@@ -161,7 +161,7 @@ class MQTTClient:
 
     def disconnect(self):
         try:
-            self._write(b"\xe0\x00", 2)
+            self._write_empty(_DISCONNECT)
         finally:
             self.close()
 
@@ -180,11 +180,13 @@ class MQTTClient:
         # PINGREQ; a ping still unanswered from last time means the link is gone (half-open)
         if self._ping_unanswered:
             raise OSError(errno.ETIMEDOUT)
-        self._write(b"\xc0\x00", 2)
+        self._write_empty(_PINGREQ)
         self._ping_unanswered = True
 
     def publish(self, topic, msg, retain=False, qos=0):
         # qos 0: sent; qos 1: sent and acknowledged by the broker before this returns (or OSError)
+        if qos > 1:
+            raise ValueError("QoS 2 is not supported")
         out = self._out
         out[0] = _PUBLISH | (qos << 1) | (1 if retain else 0)
         n = 2 + len(topic) + len(msg) + (2 if qos else 0)
@@ -210,10 +212,8 @@ class MQTTClient:
                 self._two[1] = self.pid & 0xFF
                 self._write(self._two, 2)
         self._write(msg, len(msg))
-        if qos == 1:
+        if qos:
             self._wait_for(_PUBACK, self.pid)
-        elif qos:
-            raise ValueError("QoS 2 is not supported")
 
     def subscribe(self, topic, qos=0):
         # SUBSCRIBE one topic and wait for its SUBACK; MQTTException(0x80) when the broker refuses it
@@ -234,10 +234,12 @@ class MQTTClient:
     # --- packets in ---
 
     def check_msg(self):
-        # handle what the broker has sent, if anything (up to _CHECK_MAX packets); never waits for
-        # a packet that has not begun to arrive, and reads one that has by the deadline
+        # handle what the broker has sent, if anything: never waits for a packet that has not begun
+        # to arrive, reads one that has by its deadline, and begins no new one once a timeout has
+        # passed since the call (nor more than _CHECK_MAX): at most about two timeouts in all
+        began = time.ticks_ms()
         for _ in range(_CHECK_MAX):
-            if not self._ready(0):
+            if not self._ready(0) or time.ticks_diff(time.ticks_ms(), began) >= self.timeout_s * 1000:
                 return
             self._start()
             self._handle(*self._read_header())
@@ -246,8 +248,7 @@ class MQTTClient:
         # handle incoming packets until the acknowledgement of `pid` arrives, by one deadline
         self._start()
         while True:
-            if not self._ready(time.ticks_diff(self._until, time.ticks_ms())):
-                raise OSError(errno.ETIMEDOUT)
+            self._wait_readable()
             if self._handle(*self._read_header()) == kind and self._acked == pid:
                 return
 
@@ -293,10 +294,12 @@ class MQTTClient:
         else:
             self._skip(size)
         if qos == 1:
-            self._two[0] = pid >> 8
-            self._two[1] = pid & 0xFF
-            self._write(b"\x40\x02", 2)
-            self._write(self._two, 2)
+            out = self._out  # not in use while a packet is read
+            out[0] = _PUBACK
+            out[1] = 2
+            out[2] = pid >> 8
+            out[3] = pid & 0xFF
+            self._write(out, 4)
         elif qos == 2:
             raise OSError("MQTT: QoS 2 message from the broker (only QoS 0 and 1 were asked for)")
         if not keep:
@@ -311,16 +314,21 @@ class MQTTClient:
 
     def _ready(self, ms):
         # True once the socket has something to read (or has closed), waiting at most ms
-        for _ in self._poller.ipoll(ms if ms > 0 else 0):
+        for _ in self._poller.ipoll(ms):
             return True
         return False
 
+    def _wait_readable(self):
+        # until the socket has something to read, by the deadline set with _start()
+        ms = time.ticks_diff(self._until, time.ticks_ms())
+        if ms <= 0 or not self._ready(ms):
+            raise OSError(errno.ETIMEDOUT)  # the broker went quiet, maybe in the middle of a packet
+
     def _read(self, mv, n):
-        # n bytes into the memoryview mv, by the deadline set with _start()
+        # n bytes into the memoryview mv, by the deadline set with _start() (however fast they come)
         got = 0
         while got < n:
-            if not self._ready(time.ticks_diff(self._until, time.ticks_ms())):
-                raise OSError(errno.ETIMEDOUT)  # the broker stopped in the middle of a packet
+            self._wait_readable()
             r = self.sock.readinto(mv[got:n])
             if r is None:  # TLS: the record held no data (a session ticket, say); look again
                 continue
@@ -358,6 +366,12 @@ class MQTTClient:
             raise OSError(errno.ENOTCONN)
         if self.sock.write(data, n) != n:
             raise OSError(errno.ETIMEDOUT)
+
+    def _write_empty(self, kind):
+        # a packet that is its fixed header alone (PINGREQ, DISCONNECT)
+        self._two[0] = kind
+        self._two[1] = 0
+        self._write(self._two, 2)
 
     def _write_text(self, s):
         self._two[0] = len(s) >> 8
