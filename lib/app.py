@@ -228,6 +228,7 @@ class App:
             "ip": self.link.address(),
             "reset_cause": _reset_cause(),
             "loop_errors": self.errors_seen,
+            "loop_passes": self.uart_passes,  # what feeds the watchdog: it must keep rising
             "config_errors": self.errors,
             "serial": serial,
             "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},

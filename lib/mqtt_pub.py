@@ -1,27 +1,29 @@
-# mqtt_pub.py Provides Publisher: readings to MQTT with umqtt.simple, discovery, reconnects, and an energy queue.
+# mqtt_pub.py Provides Publisher: readings to MQTT with the project's own bounded client, discovery, reconnects, and an energy queue.
 # MIT license
 #
-# umqtt.simple blocks, so every socket operation here is bounded: a connect attempt, and every
-# read after it, time out after a few seconds; a dead broker costs one bounded attempt per backoff
-# period and the main loop goes back to the UART in between. Power values are dropped while the
-# broker is away; hourly energy messages wait in a bounded queue and go out in order (QoS 1:
-# a message leaves the queue only once the broker has acknowledged it).
+# Every MQTT call returns within a few seconds whatever the broker does (lib/mqtt_client.py): a dead
+# or misbehaving broker costs one bounded attempt per backoff period and the main loop goes back to
+# the UART in between. Power values are dropped while the broker is away; hourly energy messages
+# wait in a bounded queue and go out in order (QoS 1: a message leaves the queue only once the
+# broker has acknowledged it).
 
+import errno
 import json
-import time
 from micropython import const
 
+import clock
 import ha_discovery
 from energy_queue import EnergyQueue
+from mqtt_client import MQTTClient, MQTTException
 from reading import to_json
 from obis import NAMES, KINDS, KIND_ENERGY, NUMERIC
 
 _QUEUE_MAX = const(72)  # hourly energy messages kept while the broker is away: three days
-_BACKOFF_MIN_MS = const(1000)
-_BACKOFF_MAX_MS = const(60000)
-_IO_TIMEOUT_S = const(3)  # connect, acknowledgements, and any read that has begun
+_BACKOFF_MIN_S = const(1)
+_BACKOFF_MAX_S = const(60)
+_IO_TIMEOUT_S = const(3)  # connect, each read and write, a whole packet, an acknowledgement
 _LOG_CHARS = const(160)
-_INCOMING_MAX = const(64)  # homeassistant/status says "online" or "offline"
+_INCOMING_MAX = const(128)  # topic and payload of a message in: homeassistant/status says "online" or "offline"
 
 POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
 ENERGY_KEYS = ("meter_datetime", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
@@ -41,12 +43,13 @@ class Publisher:
         self.enabled = bool(cfg["mqtt.host"]) and not unsafe  # unsafe: TLS asked for, but no CA to check it
         self.state = "disconnected" if self.enabled else "not configured"
         self.last_error = None
-        self.client = None
+        self.client = None  # made on the first connect and kept: it holds the broker's looked-up address
         self.connected = False
         self.link_generation = 0  # the Wi-Fi link the socket was made on
-        self.backoff_ms = _BACKOFF_MIN_MS
-        self.next_try = time.ticks_ms()
+        self.backoff_s = _BACKOFF_MIN_S
+        self.next_try = clock.seconds()
         self.next_ping = self.next_try
+        self.ignored = 0  # incoming messages too long to read, as last logged
         self.energy_queue = EnergyQueue(state_dir + "/energy_queue.txt", _QUEUE_MAX, log)  # on flash, survives resets
         self.power_dropped = 0
         self.published = 0
@@ -68,17 +71,17 @@ class Publisher:
         elif self.connected and link_generation != self.link_generation:
             self._drop("Wi-Fi link was renewed")  # sockets of the old link are dead
         if not self.connected:
-            if link_up and time.ticks_diff(time.ticks_ms(), self.next_try) >= 0:
+            if link_up and clock.seconds() >= self.next_try:
                 self._connect(link_generation)
             return
         try:
-            if time.ticks_diff(time.ticks_ms(), self.next_ping) >= 0:
-                self.client.ping()
-                self.next_ping = time.ticks_add(time.ticks_ms(), self.cfg["mqtt.keepalive_s"] * 500)
+            if clock.seconds() >= self.next_ping:
+                self.client.ping()  # raises when the last ping got no answer: a half-open link
+                self.next_ping = clock.seconds() + self.cfg["mqtt.keepalive_s"] // 2
             self.client.check_msg()
-            self._restore_timeout()
+            self._log_ignored()
             self._flush_energy()
-        except Exception as e:  # umqtt raises OSError, MQTTException or AssertionError on a bad link
+        except Exception as e:  # OSError or MQTTException from the client, ValueError from TLS
             self._drop(e)
 
     def reading(self, pairs, power_text, energy_text):
@@ -144,9 +147,11 @@ class Publisher:
         q.save()  # the acknowledged ones leave the file: one write for the batch
 
     def _send(self, topic, payload, retain=False, qos=0, quiet=False):
+        # True once sent (and for QoS 1 acknowledged); on failure the connection is dropped
+        if not self.connected:  # an earlier send in this pass failed
+            return False
         try:
             self.client.publish(topic.encode(), payload.encode(), retain, qos)
-            self._restore_timeout()
         except Exception as e:
             self._drop(e)
             return False
@@ -156,58 +161,48 @@ class Publisher:
         return True
 
     def _client(self):
-        from umqtt.simple import MQTTClient
-
         cfg = self.cfg
-        options = {"port": cfg["mqtt.port"], "user": cfg["mqtt.user"], "password": cfg["mqtt.password"], "keepalive": cfg["mqtt.keepalive_s"]}
-        if not cfg["mqtt.tls"]:
-            return MQTTClient(self.client_id, cfg["mqtt.host"], **options)
-        import ssl
+        context = None
+        if cfg["mqtt.tls"]:
+            import ssl
 
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is not to check
-        context.load_verify_locations(cadata=_der(cfg["mqtt.ca_file"]))
-        try:  # the older umqtt.simple on PyPI wraps through ssl_params; mip's takes the context alone
-            return MQTTClient(self.client_id, cfg["mqtt.host"], ssl=context,
-                              ssl_params={"context": context, "server_hostname": cfg["mqtt.host"]}, **options)
-        except TypeError:
-            return MQTTClient(self.client_id, cfg["mqtt.host"], ssl=context, **options)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            context.verify_mode = ssl.CERT_REQUIRED  # MicroPython's default is not to check
+            context.load_verify_locations(cadata=_der(cfg["mqtt.ca_file"]))
+        c = MQTTClient(self.client_id, cfg["mqtt.host"], cfg["mqtt.port"], cfg["mqtt.user"], cfg["mqtt.password"],
+                       cfg["mqtt.keepalive_s"], context, _IO_TIMEOUT_S, _INCOMING_MAX)
+        c.set_last_will(self.topics["status"].encode(), b"offline", retain=True)
+        c.set_callback(self._incoming)
+        return c
 
     def _connect(self, link_generation):
         self.state = "connecting"
         cfg = self.cfg
-        try:
-            c = self._client()
-        except Exception as e:  # no ssl module, or the CA file is missing or no certificate: retrying cannot help
-            self.enabled = False
-            self.state = "not configured"
-            self.last_error = "mqtt.ca_file %s cannot be used: %s" % (cfg["mqtt.ca_file"], e) if cfg["mqtt.tls"] else str(e)
-            self.log("mqtt: " + self.last_error)
-            return
-        c.set_last_will(self.topics["status"].encode(), b"offline", retain=True)
-        c.set_callback(self._incoming)
-        try:
+        if self.client is None:
             try:
-                c.connect(timeout=_IO_TIMEOUT_S)  # umqtt.simple from mip (micropython-lib)
-            except TypeError:
-                c.connect()  # the older umqtt.simple on PyPI has no timeout; the host's broker is local
-            self.client = c
-            self._restore_timeout()
-            self.connected = True
-            self.link_generation = link_generation
+                self.client = self._client()
+            except Exception as e:  # no ssl module, or the CA file is missing or no certificate: retrying cannot help
+                self.enabled = False
+                self.state = "not configured"
+                self.last_error = "mqtt.ca_file %s cannot be used: %s" % (cfg["mqtt.ca_file"], e) if cfg["mqtt.tls"] else str(e)
+                self.log("mqtt: " + self.last_error)
+                return
+        c = self.client
+        try:
+            c.connect()
             c.publish(self.topics["status"].encode(), b"online", True)
             if cfg["discovery.enabled"]:
                 c.subscribe((self.disc_prefix + "/status").encode())
-            self._restore_timeout()
         except Exception as e:
-            self.client = c
             self._drop(e)
             return
+        self.connected = True
+        self.link_generation = link_generation
         self.connects += 1
         self.state = "connected"
         self.last_error = None
-        self.backoff_ms = _BACKOFF_MIN_MS
-        self.next_ping = time.ticks_add(time.ticks_ms(), cfg["mqtt.keepalive_s"] * 500)
+        self.backoff_s = _BACKOFF_MIN_S
+        self.next_ping = clock.seconds() + cfg["mqtt.keepalive_s"] // 2
         self.log("mqtt: connected to %s:%d as %s" % (cfg["mqtt.host"], cfg["mqtt.port"], self.client_id))
         self.announced = []
         if self.meter_json:
@@ -218,38 +213,30 @@ class Publisher:
 
     def _incoming(self, topic, msg):
         # Home Assistant restarted: it lost the discovery configs it did not keep, announce again.
-        # Only the exact word counts; anything longer is ignored (and umqtt has read it already).
-        if len(msg) > _INCOMING_MAX:
-            self.log("mqtt: ignored a %d-byte message on %s (at most %d)" % (len(msg), topic, _INCOMING_MAX))
-            return
+        # Only the exact word counts; a message longer than _INCOMING_MAX never gets here (see _log_ignored).
         if topic == (self.disc_prefix + "/status").encode() and msg == b"online":
             self.announced = []
             self._announce()
 
-    def _restore_timeout(self):
-        # umqtt's wait_msg() leaves the socket blocking with no timeout: put the bound back.
-        # A TLS socket has no settimeout(); it keeps the timeout the connect gave the socket below it.
-        sock = self.client.sock if self.client is not None else None
-        if sock is not None and hasattr(sock, "settimeout"):
-            sock.settimeout(_IO_TIMEOUT_S)
+    def _log_ignored(self):
+        # the client skips incoming messages longer than _INCOMING_MAX without keeping them: say so
+        if self.client.dropped != self.ignored:
+            self.log("mqtt: ignored %d message(s) longer than %d bytes of topic and payload" % (self.client.dropped - self.ignored, _INCOMING_MAX))
+            self.ignored = self.client.dropped
 
     def _drop(self, why):
         was = self.connected
         self.connected = False
         self.state = "disconnected"
         self.last_error = _describe(why)
-        if self.client is not None and self.client.sock is not None:
-            try:
-                self.client.sock.close()
-            except OSError:
-                pass
-        self.client = None
-        self.next_try = time.ticks_add(time.ticks_ms(), self.backoff_ms)
+        if self.client is not None:
+            self.client.close()
+        self.next_try = clock.seconds() + self.backoff_s
         if was:
-            self.log("mqtt: connection lost (%s); retrying in %d s" % (self.last_error, self.backoff_ms // 1000))
+            self.log("mqtt: connection lost (%s); retrying in %d s" % (self.last_error, self.backoff_s))
         else:
-            self.log("mqtt: cannot connect to %s:%d (%s); retrying in %d s" % (self.cfg["mqtt.host"], self.cfg["mqtt.port"], self.last_error, self.backoff_ms // 1000))
-        self.backoff_ms = min(self.backoff_ms * 2, _BACKOFF_MAX_MS)
+            self.log("mqtt: cannot connect to %s:%d (%s); retrying in %d s" % (self.cfg["mqtt.host"], self.cfg["mqtt.port"], self.last_error, self.backoff_s))
+        self.backoff_s = min(self.backoff_s * 2, _BACKOFF_MAX_S)
 
 
 def _der(path):
@@ -265,18 +252,19 @@ def _der(path):
 
 
 def _describe(e):
-    # what a user can act on, from what umqtt, the socket and TLS raise
+    # what a user can act on, from what the client, the socket and TLS raise
     code = e.args[0] if getattr(e, "args", None) else None
-    name = e.__class__.__name__
-    if name == "MQTTException":
+    if isinstance(e, MQTTException):
         if code in (4, 5):  # bad user name or password; not authorised (mosquitto's answer to a wrong password)
             return "the broker refused the login (code %d): check mqtt.user and mqtt.password" % code
         return "the broker refused the connection (code %s)" % code
     text = str(e).strip()
     if "certificate" in text.lower() or (isinstance(code, int) and code < -0x1000):  # mbedtls' certificate checks
         return "TLS: the broker's certificate is not trusted by mqtt.ca_file, or names another host (%s)" % text
-    if code == 111:
+    if code in (errno.ECONNREFUSED, 111):
         return "connection refused: is the broker running on that host and port?"
-    if code in (110, 116, 113):
+    if code in (errno.ETIMEDOUT, errno.EHOSTUNREACH, 110, 116, 113):
         return "no answer from the broker (timed out or unreachable)"
-    return text or name
+    if code in (errno.ECONNRESET, errno.ENOTCONN, 104, 128):
+        return "the broker closed the connection"
+    return text or e.__class__.__name__

@@ -20,7 +20,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "host_tests"))
 
-from harness import ESP32_LIKE_HEAP, HOST_LIB, Broker, Firmware, Recorder, wait_until  # noqa: E402
+from harness import ESP32_LIKE_HEAP, Broker, Firmware, Recorder, wait_until  # noqa: E402
 
 TOPIC = "han/test/power"  # the harness runs the firmware as device "test"
 CORPUS = "host_tests/fixtures/kaifa.jsonl"
@@ -104,8 +104,6 @@ def measure(uart, fw, rec, sample):
 def run():
     if not (shutil.which("mosquitto") or os.path.exists("/usr/sbin/mosquitto")):
         sys.exit("bench_firmware: mosquitto is not installed (make system-deps installs it)")
-    if not os.path.exists(os.path.join(HOST_LIB, "umqtt", "simple.py")):
-        sys.exit("bench_firmware: umqtt.simple for the unix port is missing (make host-lib fetches it)")
     sample = frames()
     # the exit stack stops whatever was started, last first, however the run ends (as nested finally blocks would)
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as stack:
@@ -118,7 +116,7 @@ def run():
         config = {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"}}
         fw = None
         try:  # a firmware that dies or stalls fails the bench, with the end of its log
-            fw = Firmware(tmp, config, meter.getsockname()[1], heapsize=ESP32_LIKE_HEAP, compiled=True)
+            fw = Firmware(tmp, config, meter.getsockname()[1], heapsize=ESP32_LIKE_HEAP, compiled=True, device_sockets=False)
             stack.callback(fw.stop)
             uart = stack.enter_context(meter.accept()[0])
             uart.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # each write goes out at once, as on a wire

@@ -92,7 +92,7 @@ def main():
 
     children.append(subprocess.Popen([sys.executable, os.path.join(ROOT, "tools", "replay.py"), "--tcp",
                                       "127.0.0.1:%d" % uart_port, "--speed", speed, "--loop", capture]))
-    fw_env = dict(env, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib") + ":" + os.path.join(ROOT, "build", "host-lib"),
+    fw_env = dict(env, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib"),
                   HAN_CONFIG="config.json", HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port,
                   HAN_DEVICE_ID=env.get("HAN_DEVICE_ID", "sim"))
     firmware = subprocess.Popen([MICROPYTHON, os.path.join(ROOT, "firmware", "main.py")], cwd=SIM_DIR, env=fw_env)

@@ -1,5 +1,5 @@
 # soak.py Provides make soak: a day of a Kaifa meter through the whole firmware on the unix port, with broker restarts, Wi-Fi drops and kills.
-# CPython; needs what `make test` installs (.venv, mosquitto, build/host-lib).
+# CPython; needs what `make test` installs (.venv, mosquitto).
 #
 #   .venv/bin/python tools/soak.py                  # 24 simulated hours at 500x: about 3 minutes
 #   .venv/bin/python tools/soak.py --hours 3 --speed 300 --restart-every 2 --wifi-drops-at 1 --kills 1   # make test's short run
@@ -208,7 +208,7 @@ def soak(args, work):
 
         def start():
             return harness.Firmware(os.path.join(work, "firmware"), config, replay.port, heapsize=args.heap, compiled=True,
-                                    wifi_control=control)
+                                    wifi_control=control, device_sockets=False)  # the heap is measured: no Python socket stand-in
 
         fw = start()
         figures["firmware_log"] = fw.log_path
