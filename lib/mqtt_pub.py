@@ -9,6 +9,7 @@
 
 import errno
 import json
+import time
 from micropython import const
 
 import clock
@@ -22,6 +23,7 @@ _QUEUE_MAX = const(72)  # hourly energy messages kept while the broker is away: 
 _BACKOFF_MIN_S = const(1)
 _BACKOFF_MAX_S = const(60)
 _IO_TIMEOUT_S = const(3)  # connect, each read and write, a whole packet, an acknowledgement
+_FLUSH_BUDGET_MS = const(1000)  # queued energy messages sent per loop pass, at most this long
 _LOG_CHARS = const(160)
 _INCOMING_MAX = const(128)  # topic and payload of a message in: homeassistant/status says "online" or "offline"
 
@@ -138,8 +140,11 @@ class Publisher:
         self.energy_queue.add(text)  # when full, the oldest goes: the registers are cumulative
 
     def _flush_energy(self):
+        # a second at most per loop pass: a broker that acknowledges slowly must not hold the UART
+        # and the watchdog for the whole queue (72 x 3 s); what is left goes in the next passes
         q = self.energy_queue
-        while self.connected and len(q):
+        start = time.ticks_ms()
+        while self.connected and len(q) and time.ticks_diff(time.ticks_ms(), start) < _FLUSH_BUDGET_MS:
             text = q.first()  # read back from flash
             if text is None or not self._send(self.topics["energy"], text, retain=True, qos=1):
                 break
