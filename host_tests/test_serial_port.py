@@ -34,3 +34,134 @@ def test_auto_waits_before_giving_up_on_a_setting():
     _fresh()
     choice = SerialChoice("auto", _PATH)  # 25 s per try: list 2 comes every 10 s
     assert choice.check(0) is None and choice.framing == "8E1"
+
+
+# --- opening the UART, and an IRQ that never runs (MicroPython v1.24.0-v1.25.0) ---
+
+import json
+
+from ringbuf import RingBuffer
+from serial_port import IrqWatch, open_uart, uart_options
+
+_BOARDS = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../boards"
+_DEVKITC = {"uart": {"id": 2, "rx": 16, "tx": None, "invert_rx": False}}
+
+
+class Uart:
+    # machine.UART of the ESP32 with timeout=0: bytes wait in the driver (any()) until read.
+    # deaf=True is v1.24.0-v1.25.0 opened with rxbuf=: irq() accepts the handler and never calls it.
+    IRQ_RX = 1
+    INV_RX = 4
+    made = []  # the keyword arguments of each UART() call
+    refuse_no_tx = False  # MicroPython 1.28 and older: tx=-1 is an invalid pin
+
+    def __init__(self, id, **options):
+        if options.get("tx") == -1 and Uart.refuse_no_tx:
+            raise ValueError("invalid pin")
+        Uart.made.append(options)
+        self.driver = bytearray()
+        self.handler = None
+        self.deaf = False
+
+    def irq(self, handler=None, trigger=0):
+        self.handler = handler
+
+    def any(self):
+        return len(self.driver)
+
+    def readinto(self, buf, nbytes=-1):
+        n = min(len(buf) if nbytes < 0 else nbytes, len(self.driver))
+        if not n:
+            return None
+        buf[:n] = self.driver[:n]
+        self.driver = self.driver[n:]
+        return n
+
+    def receive(self, data):
+        self.driver += data
+        if self.handler and not self.deaf:
+            self.handler(self)
+
+
+def test_rxbuf_is_left_out_on_the_releases_where_it_silences_the_irq():
+    for version in ((1, 24, 0), (1, 24, 1), (1, 25, 0)):
+        assert "rxbuf" not in uart_options(_DEVKITC, "8E1", version)
+    for version in ((1, 23, 0), (1, 26, 0), (1, 27, 0), (1, 29, 0)):
+        assert uart_options(_DEVKITC, "8E1", version)["rxbuf"] == 2048
+    options = uart_options(_DEVKITC, "8N1", (1, 26, 0))
+    assert options["rx"] == 16 and options["parity"] is None and options["baudrate"] == 2400 and "tx" not in options
+
+
+def test_a_listen_only_board_asks_for_no_tx_pin_and_older_releases_still_open_it():
+    Uart.made = []
+    Uart.refuse_no_tx = False
+    open_uart(_DEVKITC, "8E1", Uart, (1, 29, 0))
+    assert Uart.made[-1]["tx"] == -1  # unrouted
+    Uart.made = []
+    Uart.refuse_no_tx = True  # 1.26-1.28: the driver keeps the UART's default TX pin
+    uart = open_uart(_DEVKITC, "8E1", Uart, (1, 26, 0))
+    assert isinstance(uart, Uart) and len(Uart.made) == 1 and "tx" not in Uart.made[0]
+    Uart.refuse_no_tx = False
+    Uart.made = []
+    open_uart({"uart": {"id": 2, "rx": 39, "tx": 33, "invert_rx": True}}, "8E1", Uart, (1, 26, 0))
+    assert Uart.made[-1]["tx"] == 33 and Uart.made[-1]["invert"] == Uart.INV_RX
+
+
+def test_only_the_wt32_eth01_profile_names_a_tx_pin():
+    for name in ("esp32-devkitc", "esp32c3-devkitm1", "esp32s2-mini", "esp32s3", "wt32-eth01"):
+        with open("%s/%s.json" % (_BOARDS, name)) as f:
+            tx = json.load(f)["uart"]["tx"]
+        assert tx == (33 if name == "wt32-eth01" else None), name  # GPIO17 is PSRAM on a WROVER DevKitC
+
+
+def test_an_irq_that_never_runs_is_replaced_by_polling_and_said():
+    uart = Uart(2)
+    uart.deaf = True
+    ring = RingBuffer(256)
+    watch = IrqWatch(ring, uart)
+    said = []
+    assert watch.irq  # irq() took the handler: RingBuffer.attach cannot tell
+    sent = 0
+    while watch.check(said.append):  # once a second in the app
+        uart.receive(b"\x7e\xa0\x27")
+        sent += 3
+        assert sent < 30, "still waiting on an IRQ that never runs"
+    assert not watch.irq and ring.received == 0 and len(said) == 1 and "polling" in said[0]
+    assert uart.handler is None  # taken off the UART: one producer only
+    ring.poll()
+    buf = bytearray(64)
+    assert ring.get(buf) == sent and buf[:3] == b"\x7e\xa0\x27"  # nothing the driver held is lost
+    assert not watch.check(said.append) and len(said) == 1
+
+
+def test_a_working_irq_and_a_quiet_line_keep_the_irq():
+    uart = Uart(2)
+    ring = RingBuffer(256)
+    watch = IrqWatch(ring, uart)
+    said = []
+    for _ in range(10):
+        uart.receive(b"\x7e\x01")
+        ring.get(bytearray(64))
+        assert watch.check(said.append)
+    deaf = Uart(2)
+    deaf.deaf = True
+    quiet = IrqWatch(RingBuffer(256), deaf)
+    for _ in range(10):  # nothing in the driver: nothing says the IRQ is broken
+        assert quiet.check(said.append)
+    assert said == []
+
+
+def test_bytes_a_full_ring_left_in_the_driver_are_no_sign_of_a_dead_irq():
+    # the handler takes only what the ring has room for; the rest waits for the next bytes' IRQ,
+    # which may be up to 10 s away (list 2 only, as Kamstrup sends)
+    uart = Uart(2)
+    ring = RingBuffer(16)
+    watch = IrqWatch(ring, uart)
+    uart.receive(bytes(40))  # the ring takes 15, 25 wait in the driver
+    assert ring.any() == 15 and uart.any() == 25
+    ring.get(bytearray(64))  # the loop empties the ring; no new bytes, so no IRQ yet
+    said = []
+    for _ in range(12):
+        assert watch.check(said.append)
+    uart.receive(b"\x7e")  # the next list: the IRQ runs and takes what waited
+    assert watch.check(said.append) and said == [] and ring.any() == 15

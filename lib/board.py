@@ -20,8 +20,15 @@ def load(name, directory="boards"):
     uart = profile.get("uart")
     if not isinstance(uart, dict) or "id" not in uart:
         errors.append("board %s: uart.id missing" % name)
-    elif uart["id"] != "host" and not isinstance(uart.get("rx"), int):
-        errors.append("board %s: uart.rx must be a pin number" % name)
+    elif uart["id"] != "host":
+        if not isinstance(uart.get("rx"), int):
+            errors.append("board %s: uart.rx must be a pin number" % name)
+        tx = uart.get("tx")
+        if tx is not None and not isinstance(tx, int):
+            errors.append("board %s: uart.tx must be null (listen only) or a pin number" % name)
+        elif tx is None and uart["id"] == 1 and profile.get("chip") == "esp32":
+            # before MicroPython 1.29 a UART always has a TX pin: UART1's default, GPIO10, is a flash pin here
+            errors.append("board %s: uart.tx: UART1 of an ESP32 needs a TX pin named (its default, GPIO10, is a flash pin)" % name)
     if profile.get("arch") not in _ARCHES:
         errors.append("board %s: arch must be one of %s" % (name, ", ".join(_ARCHES)))
     led = profile.get("led")

@@ -74,6 +74,14 @@ class RingBuffer:
             self._irq = False
         return self._irq
 
+    def use_polling(self):
+        # the IRQ never runs (serial_port.IrqWatch): take it off the UART, and fill the ring from poll()
+        try:
+            self._uart.irq(handler=None)
+        except (AttributeError, TypeError, ValueError, OSError):
+            pass
+        self._irq = False
+
     def poll(self):
         # drain the UART into the ring when there is no IRQ (two producers would race)
         if self._uart is not None and not self._irq:

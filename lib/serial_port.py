@@ -1,34 +1,95 @@
-# serial_port.py Provides the meter's serial setting: opening the board's UART, and "auto" trying 8E1 then 8N1.
+# serial_port.py Provides the meter's serial setting: opening the board's UART, watching that its IRQ runs, and "auto" trying 8E1 then 8N1.
 # MIT license
 
 import json
+import sys
 import time
 
+from micropython import const
+
 BAUD = 2400
-_RXBUF = 2048  # the driver's own ring: 8.5 s more of slack behind ours
+_RXBUF = 2048  # the driver's own ring: 9.4 s more of slack behind ours (2400 8E1 is 218 B/s)
 _TRY_MS = 25000  # without a good frame for this long, try the next setting (list 2 comes every 10 s)
+_DEAF_S = const(3)  # checks in a row with more and more bytes in the driver and none stored: the IRQ is not running
+_STUCK_S = const(15)  # the same bytes waiting this long: longer than any meter waits between two lists
 
 # Aidon, Kaifa and Landis+Gyr send 2400 8E1; Kamstrup 2400 8N1
 FRAMING = {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1"}
 _PARITY = {"8E1": 0, "8N1": None}  # machine.UART: parity 0 is even
 
 
-def open_uart(board, framing):
+def open_uart(board, framing, uart_class=None, version=None):
     uart = board["uart"]
     if uart["id"] == "host":
         import os
         from host_uart import HostUart
 
         return HostUart(os.getenv("HAN_UART") or "127.0.0.1:7700")
-    from machine import UART
+    if uart_class is None:
+        from machine import UART as uart_class
+    options = uart_options(board, framing, version or tuple(sys.implementation.version[:3]))
+    if uart.get("invert_rx"):
+        options["invert"] = uart_class.INV_RX
+    if "tx" not in options:
+        # A listen-only dongle needs no TX pin: -1 leaves it unrouted from MicroPython 1.29 on. Older
+        # releases refuse -1 and put TX on the UART's default pin (GPIO17 on UART2, GPIO10 on UART1).
+        try:
+            return uart_class(uart["id"], tx=-1, **options)
+        except ValueError:
+            pass
+    return uart_class(uart["id"], **options)
 
-    options = {"baudrate": BAUD, "bits": 8, "parity": _PARITY[framing], "stop": 1, "rx": uart["rx"]}
-    options.update(rxbuf=_RXBUF, timeout=0, timeout_char=0)
+
+def uart_options(board, framing, version):
+    # machine.UART's keyword arguments for the board on MicroPython `version` (a tuple)
+    uart = board["uart"]
+    options = {"baudrate": BAUD, "bits": 8, "parity": _PARITY[framing], "stop": 1, "rx": uart["rx"],
+               "timeout": 0, "timeout_char": 0}
+    if not (1, 24, 0) <= tuple(version[:3]) < (1, 26, 0):
+        options["rxbuf"] = _RXBUF  # v1.24.0-v1.25.0: rxbuf= reinstalls the driver without its event queue, and the IRQ never runs
     if uart.get("tx") is not None:
         options["tx"] = uart["tx"]
-    if uart.get("invert_rx"):
-        options["invert"] = UART.INV_RX
-    return UART(uart["id"], **options)
+    return options
+
+
+class IrqWatch:
+    # The ring is filled from the UART IRQ where the port has one (RingBuffer.attach). An IRQ can be
+    # accepted and then never run (v1.24.0-v1.25.0 with rxbuf=): bytes then wait in the driver and
+    # nobody reads them. check(), once a second: when the ring has stored nothing while the bytes
+    # waiting in the driver grew, for _DEAF_S checks in a row, the ring polls the UART instead. Bytes
+    # that merely wait (the handler leaves in the driver what a full ring cannot take, and runs
+    # again with the next bytes) do not grow; if they wait past _STUCK_S, the IRQ is not running either.
+    def __init__(self, ring, uart):
+        self.ring = ring
+        self.uart = uart
+        self.irq = ring.attach(uart)
+        self._received = -1
+        self._overflow = -1
+        self._deaf = 0
+        self._waiting = 0
+
+    def check(self, log):
+        # returns whether the IRQ is (still) in use
+        if not self.irq:
+            return False
+        ring = self.ring
+        waiting = self.uart.any()
+        # either count moves whenever the handler has run with bytes to read
+        if ring.received != self._received or ring.overflow != self._overflow or not waiting:
+            self._received = ring.received
+            self._overflow = ring.overflow
+            self._deaf = 0
+            return True
+        self._deaf += 1
+        if self._deaf == 1:
+            self._waiting = waiting
+        if self._deaf < _DEAF_S or waiting <= self._waiting and self._deaf < _STUCK_S:
+            return True
+        ring.use_polling()
+        self.irq = False
+        log("serial: the UART IRQ never ran though bytes were waiting (MicroPython %s); reading the UART by polling instead"
+            % ".".join(str(n) for n in sys.implementation.version[:3]))
+        return False
 
 
 def reconfigure(port, framing):
