@@ -20,6 +20,8 @@ SHARED = (
     "test_config",
     "test_serial_port",
     "test_safeboot",
+    "test_watchdog",
+    "test_release",
     "test_wifi",
     "test_diagnosis",
     "test_clock",

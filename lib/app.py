@@ -15,13 +15,15 @@ from array import array
 import clock
 from counter import add
 import diagnosis
+import release
+import watchdog
 from dlms import Decoder
 from hdlc import Assembler
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
 from obis import field
 from reading import to_json
 from ringbuf import RingBuffer
-from serial_port import SerialChoice, open_uart, reconfigure
+from serial_port import IrqWatch, SerialChoice, open_uart, reconfigure
 from web import WebServer
 from wifi import WifiLink
 
@@ -70,7 +72,8 @@ class App:
         self.assembler = Assembler(self.decoder.apdu)
         self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
         self.uart = open_uart(profile, self.serial.framing)
-        self.irq = self.ring.attach(self.uart)
+        self.irq_watch = IrqWatch(self.ring, self.uart)  # attaches the ring; polls if the IRQ never runs
+        self.irq = self.irq_watch.irq
         self.chunk = bytearray(_CHUNK)
         self.uart_passes = 0  # watchdog: proof that the UART step keeps running
         self.errors_seen = 0  # exceptions the loop survived (see the console)
@@ -172,6 +175,9 @@ class App:
         if self.seconds == 0:
             self.history[self.history_at] = _NO_VALUE if self.net_w is None else self.net_w
             self.history_at = (self.history_at + 1) % _HISTORY
+        self.irq = self.irq_watch.check(self.log)
+        if clock.seconds() > self.grace_s:
+            watchdog.boot_ok()  # the start-up is over: this start did not fail (main.py counts those)
         gc.collect()
         self.heap_alloc = gc.mem_alloc()
         self._watchdog()
@@ -182,11 +188,9 @@ class App:
         if self.wdt is None:
             if clock.seconds() < self.cfg["watchdog.start_after_s"]:
                 return
-            try:
-                from machine import WDT
-            except ImportError:
+            self.wdt = watchdog.arm(self.cfg["watchdog.timeout_s"] * 1000)  # fed by a timer once the loop ends
+            if self.wdt is None:
                 return  # the unix port has no watchdog
-            self.wdt = WDT(timeout=self.cfg["watchdog.timeout_s"] * 1000)
         if self.uart_passes != self.wdt_fed_at:  # fed only when the UART loop moved on
             self.wdt_fed_at = self.uart_passes
             self.wdt.feed()
@@ -220,6 +224,7 @@ class App:
         return {
             "diagnosis": {"code": code, "message": message},
             "version": VERSION,
+            "micropython": release.status(),
             "device_id": self.device_id,
             "uptime_s": uptime,
             "heap_free": gc.mem_free(),

@@ -1,34 +1,82 @@
-# safeboot.py Provides requested(): whether the user asked to skip the app and stay at the REPL.
+# safeboot.py Provides window() and requested(): the ways to keep the app from starting, so the REPL stays free.
 # MIT license
 #
-# Two ways, so a broken app or config can never lock a user out: hold the board's safe-boot
-# pin low while powering up, or create a file named SAFE_BOOT (e.g. `mpremote touch :SAFE_BOOT`).
+# Ways that work on every board, so a broken app or config can never lock a user out:
+# - a file named SAFE_BOOT on the board (`mpremote touch :SAFE_BOOT`);
+# - the BOOT button pressed during the 3 s after a reset, while the LED blinks (boot.py runs the
+#   window). Not held at power-up: GPIO0 (GPIO9 on the C3) is a strapping pin, and held low at reset
+#   the chip starts its ROM bootloader instead of MicroPython. A board without such a button, or
+#   whose GPIO0 carries something else (the WT32-ETH01 feeds its Ethernet clock into it), has
+#   "safe_boot_pin": null and no window;
+# - main.py stops starting the app after 3 failed starts in a row, by itself.
+# Ctrl-C also stops the app at any time: the watchdog is then fed from a timer (watchdog.py).
 
 import json
 import os
+import time
+
+_WINDOW_MS = 3000
+_BLINK_MS = 125
+
+pressed = False  # BOOT was pressed during this boot's window
 
 
 def requested(marker="SAFE_BOOT"):
+    # why the app must not start, or None
     try:
         os.stat(marker)
-        return True
+        return "a %s file is on the board (delete it with `mpremote rm :%s`, then reset)" % (marker, marker)
     except OSError:
         pass
-    pin = _safe_boot_pin()
+    if pressed:
+        return "BOOT was pressed after the reset (reset again to start normally)"
+    return None
+
+
+def window(profile=None, ms=_WINDOW_MS, machine=None):
+    # boot.py, after a real reset: blink the LED and watch the BOOT button for `ms`; True when pressed.
+    # A soft reset (Ctrl-D, mpremote) has no window: the REPL is already there.
+    global pressed
+    if machine is None:
+        try:
+            import machine
+        except ImportError:
+            return False
+    if not hasattr(machine, "Pin") or machine.reset_cause() == machine.SOFT_RESET:
+        return False
+    if profile is None:
+        profile = _profile()
+    pin = profile.get("safe_boot_pin") if profile else None
     if pin is None:
         return False
-    try:
-        from machine import Pin
-    except ImportError:
-        return False
-    return Pin(pin, Pin.IN, Pin.PULL_UP).value() == 0
+    button = machine.Pin(pin, machine.Pin.IN, machine.Pin.PULL_UP)
+    led = profile.get("led")
+    off = 1 if led and led.get("active_low") else 0
+    out = machine.Pin(led["pin"], machine.Pin.OUT) if led else None
+    print("safe boot: press BOOT within %d s to keep the app from starting" % ((ms + 999) // 1000))
+    start = time.ticks_ms()
+    while True:
+        spent = time.ticks_diff(time.ticks_ms(), start)
+        if spent >= ms:
+            break
+        if out:
+            out.value(off ^ (1 - (spent // _BLINK_MS) % 2))
+        if button.value() == 0:
+            pressed = True
+            break
+        time.sleep_ms(10)
+    if out:
+        out.value(off)
+    return pressed
 
 
-def _safe_boot_pin():
+def _profile():
+    # the board profile config.json names; None when unreadable (then no pin is read: guessing GPIO0
+    # would read a clock on the WT32-ETH01)
     try:
         with open("config.json") as f:
             name = json.load(f).get("board", "esp32-devkitc")
         with open("boards/%s.json" % name) as f:
-            return json.load(f).get("safe_boot_pin")
+            return json.load(f)
     except (OSError, ValueError, AttributeError, TypeError):
-        return 0  # no readable profile: GPIO0, the BOOT button on most ESP32 boards
+        return None
