@@ -100,11 +100,10 @@ flash: venv
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check $(ESPTOOL)
 	$(PY) tools/flash.py --port $(PORT) --board $(BOARD) --firmware $(FIRMWARE)
 
-# Compile for the board and copy to it; MIP_INDEX=dir and NO_RESET=1 are for the tests
+# Check the board's MicroPython, compile for the board and copy to it; NO_RESET=1 is for the tests
 deploy: venv
 	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=$(BOARD) CONFIG=$(CONFIG)"; exit 2)
-	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) \
-		$(if $(MIP_INDEX),--mip-index $(MIP_INDEX)) $(if $(NO_RESET),--no-reset)
+	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) $(if $(NO_RESET),--no-reset)
 
 clean:
 	rm -rf build

@@ -1,4 +1,6 @@
 # test_deploy.py Checks make deploy and make flash without hardware: the unix port behind a pty stands in for a board.
+# For the watchdog, the firmware runs on that board with host_tests/mpy_machine: a machine.WDT that kills the
+# process when it is not fed in time and cannot be stopped, as the ESP32's resets the chip.
 
 import json
 import os
@@ -9,10 +11,11 @@ import time
 import pytest
 
 from corpus import good_hdlc, Pipeline
-from harness import HOST_LIB, ROOT, wait_until
+from harness import HOST_LIB, ROOT, free_port, wait_until
 
 MPREMOTE = os.path.join(ROOT, ".venv", "bin", "mpremote")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+MPY_MACHINE = os.path.join(ROOT, "host_tests", "mpy_machine")
 
 
 @pytest.fixture
@@ -29,18 +32,6 @@ def board(tmp_path):
     socat.wait(timeout=10)
 
 
-@pytest.fixture
-def mip_index(tmp_path):
-    # the copy of umqtt.simple fetched at set-up, laid out as a mip package index
-    index = tmp_path / "index"
-    for mpy in ("6", "py"):
-        d = index / "package" / mpy / "umqtt.simple"
-        d.mkdir(parents=True)
-        shutil.copy(os.path.join(HOST_LIB, "umqtt", "simple.py"), d / "simple.py")
-        (d / "latest.json").write_text(json.dumps({"urls": [["umqtt/simple.py", "simple.py"]], "version": "1.3.4"}))
-    return str(index)
-
-
 def _make(*args):
     return subprocess.run(["make", "--no-print-directory"] + list(args), cwd=ROOT, capture_output=True, text=True, timeout=300)
 
@@ -51,15 +42,16 @@ def _config(tmp_path, data):
     return str(path)
 
 
-def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_decodes(tmp_path, board, mip_index):
+def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_decodes(tmp_path, board):
     port, flash = board
     config = _config(tmp_path, {"board": "host", "mqtt": {"host": "192.168.1.10"}})
-    p = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "MIP_INDEX=" + mip_index, "NO_RESET=1")
+    p = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "NO_RESET=1")
     assert p.returncode == 0, p.stdout + p.stderr
+    assert "the board runs MicroPython 1." in p.stdout  # asked before anything was copied
     files = sorted(os.path.relpath(os.path.join(d, n), flash) for d, _, names in os.walk(flash) for n in names)
     modules = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "lib")) if n.endswith(".py") and n != "host_uart.py")
-    assert files == sorted(["boot.py", "main.py", "config.json", "boards/host.json", "lib/status_page.html", "lib/umqtt/simple.py"]
-                           + ["lib/%s.mpy" % m for m in modules])
+    assert files == sorted(["boot.py", "main.py", "config.json", "boards/host.json", "lib/status_page.html"]
+                           + ["lib/%s.mpy" % m for m in modules])  # no mip: the MQTT client is lib's own
     assert (flash / "lib" / "hdlc.mpy").read_bytes()[:2] == b"M\x06"  # compiled, for the unix port's arch
     assert json.loads((flash / "config.json").read_text())["mqtt"]["host"] == "192.168.1.10"
 
@@ -71,11 +63,11 @@ def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_
     decoded = [json.loads(line[5:]) for line in out.stdout.splitlines() if line.startswith("JSON ")]
     assert decoded == Pipeline().feed(frame).messages
 
-    again = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "MIP_INDEX=" + mip_index, "NO_RESET=1")
-    assert again.returncode == 0 and again.stdout.count("Up to date:") == len(files) - 1  # all but mip's package
+    again = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "NO_RESET=1")
+    assert again.returncode == 0 and again.stdout.count("Up to date:") == len(files)
     config = _config(tmp_path, {"board": "host", "mqtt": {"host": "192.168.1.20"}})
-    third = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "MIP_INDEX=" + mip_index, "NO_RESET=1")
-    assert third.returncode == 0 and third.stdout.count("Up to date:") == len(files) - 2  # only config.json changed
+    third = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "NO_RESET=1")
+    assert third.returncode == 0 and third.stdout.count("Up to date:") == len(files) - 1  # only config.json changed
     assert json.loads((flash / "config.json").read_text())["mqtt"]["host"] == "192.168.1.20"
 
 
@@ -114,3 +106,99 @@ def test_flash_picks_chip_and_offset_from_the_board_and_checks_the_image(tmp_pat
     assert p.returncode == 2 and "nothing to flash" in p.stderr
     p = _make("flash", "PORT=/dev/ttyUSB0")
     assert p.returncode != 0 and "usage: make flash" in p.stdout
+
+
+def _deploy_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("deploy", os.path.join(ROOT, "tools", "deploy.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_deploy_refuses_a_micropython_the_firmware_cannot_run_and_names_the_release_to_flash():
+    deploy = _deploy_module()
+    devkitc, c3 = {"chip": "esp32"}, {"chip": "esp32c3"}
+    xtensa, rv32 = (6, 3, 10), (6, 3, 11)  # what mpy-cross builds: .mpy 6.3, and the arch of the native code
+
+    def mpy(arch, sub=3):  # sys.implementation._mpy
+        return 6 | sub << 8 | arch << 10
+
+    assert deploy.refusal((1, 26, 0), mpy(10), xtensa, "esp32-devkitc", devkitc) is None
+    assert deploy.refusal((1, 27, 0), mpy(11), rv32, "esp32c3-devkitm1", c3) is None
+    why = deploy.refusal((1, 25, 0), mpy(10), xtensa, "esp32-devkitc", devkitc)
+    assert "MicroPython 1.25.0" in why and "loses every UART byte" in why and "Flash v1.26.0 or newer for the esp32" in why
+    why = deploy.refusal((1, 22, 2), mpy(10, sub=2), xtensa, "esp32-devkitc", devkitc)
+    assert "cannot load this build's .mpy files" in why and "v1.26.0" in why
+    why = deploy.refusal((1, 23, 0), mpy(0), rv32, "esp32c3-devkitm1", c3)
+    assert "no RV32 native code" in why and "for the esp32c3" in why
+    why = deploy.refusal((1, 27, 0), mpy(11), xtensa, "esp32-devkitc", devkitc)
+    assert why == "the board runs rv32imc code, but BOARD=esp32-devkitc is compiled for xtensawin: choose the board's own profile"
+    assert ".mpy version 6.2" in deploy.refusal((1, 27, 0), mpy(10, sub=2), xtensa, "esp32-devkitc", devkitc)
+
+
+def test_deploy_asks_the_board_and_refuses_one_of_another_architecture_before_copying(tmp_path, board):
+    port, flash = board  # the unix port: x64
+    config = _config(tmp_path, {"board": "esp32-devkitc", "wifi": {"ssid": "home"}, "mqtt": {"host": "192.168.1.10"}})
+    p = _make("deploy", "PORT=" + port, "BOARD=esp32-devkitc", "CONFIG=" + config)
+    assert p.returncode == 2
+    assert "the board runs x64 code, but BOARD=esp32-devkitc is compiled for xtensawin" in p.stderr and "Nothing was copied" in p.stderr
+    assert os.listdir(flash) == []
+
+
+# --- a running dongle with its watchdog armed ---
+
+WDT_TIMEOUT_S = 5  # the shortest watchdog.timeout_s the config allows
+
+
+def _start_dongle(flash, port):
+    # start.py runs boot.py and main.py from the flash folder, then the REPL, on a pty that turns Ctrl-C into
+    # SIGINT (isig), as a board's USB serial interrupts the running program
+    env = dict(os.environ, MICROPYPATH=".frozen:lib:" + os.path.join(ROOT, "lib") + ":" + HOST_LIB, HAN_UART="127.0.0.1:1",
+               HAN_DEVICE_ID="test", HAN_HTTP_PORT=str(free_port()))
+    exe = "%s -i %s" % (MICROPYTHON, os.path.join(MPY_MACHINE, "start.py"))
+    socat = subprocess.Popen(["socat", "PTY,link=%s,raw,echo=0" % port, "EXEC:%s,pty,setsid,ctty,raw,echo=0,isig=1,stderr" % exe],
+                             cwd=flash, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_until(lambda: "armed" in _machine_log(flash), 20, "the firmware to arm its watchdog")
+    return socat
+
+
+def _machine_log(flash):
+    try:
+        return (flash / "machine.log").read_text()
+    except OSError:
+        return ""
+
+
+def _repl(port, code):
+    return subprocess.run([MPREMOTE, "connect", port, "resume", "exec", code], capture_output=True, text=True, timeout=60)
+
+
+def test_a_running_dongle_with_its_watchdog_armed_takes_ctrl_c_the_repl_and_a_deploy_without_a_reset(tmp_path, board):
+    port, flash = board
+    config = {"board": "host", "mqtt": {"host": "127.0.0.1", "port": free_port()},
+              "watchdog": {"timeout_s": WDT_TIMEOUT_S, "start_after_s": 0}}
+    p = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + _config(tmp_path, config), "NO_RESET=1")
+    assert p.returncode == 0, p.stdout + p.stderr
+    board_port = str(tmp_path / "ttyDongle")
+    dongle = _start_dongle(flash, board_port)
+    try:
+        assert _machine_log(flash) == "armed %d\n" % (WDT_TIMEOUT_S * 1000)
+        out = _repl(board_port, "print('at the REPL', 6 * 7)")  # mpremote's Ctrl-C stops the app
+        assert "at the REPL 42" in out.stdout, out.stdout + out.stderr
+        time.sleep(WDT_TIMEOUT_S + 2)  # longer than the watchdog allows: only the timer feeds it now
+        out = _repl(board_port, "print('still here')")
+        assert "still here" in out.stdout and "watchdog reset" not in _machine_log(flash), _machine_log(flash) + out.stderr
+
+        config["mqtt"]["host"] = "192.168.1.30"
+        p = _make("deploy", "PORT=" + board_port, "BOARD=host", "CONFIG=" + _config(tmp_path, config))
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert json.loads((flash / "config.json").read_text())["mqtt"]["host"] == "192.168.1.30"
+        wait_until(lambda: dongle.poll() is not None, 10, "the reset at the end of the deploy")
+        assert _machine_log(flash).splitlines()[-1] == "reset"  # make deploy's own, not the watchdog's
+        assert "watchdog reset" not in _machine_log(flash)
+        assert "failed_boots" not in os.listdir(flash)  # the new firmware gets fresh tries
+    finally:
+        dongle.terminate()
+        dongle.wait(timeout=10)

@@ -3,13 +3,22 @@
 #   python3 tools/deploy.py --port /dev/ttyUSB0 --board esp32-devkitc --config config.json
 #
 # Steps: refuse a bad config (naming the field) before touching the device; compile lib/ to .mpy
-# for the board's architecture into build/deploy/<board>; install umqtt.simple with mip; copy the
-# files (mpremote copies only those whose hash differs, so a re-run updates only what changed);
-# reset the board. Host-only modules and test stubs are never copied.
+# for the board's architecture into build/deploy/<board>; ask the board which MicroPython it runs
+# and refuse one the firmware cannot run (older than release.MINIMUM, or .mpy files of another
+# version or architecture), naming the release to flash; copy the files (mpremote copies only those
+# whose hash differs, so a re-run updates only what changed); hard-reset the board.
+# Host-only modules and test stubs are never copied.
+#
+# A running dongle has its watchdog armed, and machine.WDT cannot be stopped. mpremote's first
+# Ctrl-C stops the app, whose main.py then feeds the watchdog from a timer (lib/watchdog.py); every
+# mpremote call here uses `resume` (no soft reset, which would stop that timer), and the probe
+# starts such a timer itself where the board runs an older firmware or none. The reset at the end
+# is a hard one, which stops the watchdog before the new firmware starts.
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,10 +28,32 @@ sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "host_tests", "shi
 
 import board as boards  # noqa: E402
 import config  # noqa: E402
+import release  # noqa: E402
 
 HOST_ONLY = ("host_uart.py",)  # the unix port's stand-in UART: a device has a real one
 BIN = os.path.dirname(sys.executable)
-_MKDIRS = "import os\nfor d in ('lib', 'boards'):\n  try: os.mkdir(d)\n  except OSError: pass"
+_ARCH_NAMES = {2: "x64", 10: "xtensawin", 11: "rv32imc"}  # sys.implementation._mpy >> 10, and .mpy headers
+# Run on the board first: what it runs, whether SAFE_BOOT is there, and a fed watchdog from here on
+_PROBE = """import os, sys
+try:
+    os.stat('SAFE_BOOT')
+    safe = True
+except OSError:
+    safe = False
+print('deploy-probe', tuple(sys.implementation.version[:3]), getattr(sys.implementation, '_mpy', 0), safe)
+try:
+    import watchdog
+    watchdog.hand_over()
+except Exception:
+    try:
+        from machine import WDT, Timer
+        _deploy_wdt = WDT(timeout=30000)
+        Timer(1).init(period=1000, callback=lambda t: _deploy_wdt.feed())
+    except Exception:
+        pass
+"""
+# Before the copy: the folders, and a fresh count of failed starts for the new firmware (firmware/main.py)
+_PREPARE = "import os\nfor d in ('lib', 'boards'):\n  try: os.mkdir(d)\n  except OSError: pass\ntry: os.remove('failed_boots')\nexcept OSError: pass"
 
 
 def fail(message):
@@ -76,10 +107,57 @@ def stage(board_name, profile, config_path):
     return out
 
 
-def mpremote(port, resume, *command):
+def built_mpy(tree):
+    # (version, sub-version, arch) of the compiled files; arch from one with native code (0 if none has)
+    found = (0, 0, 0)
+    for name in sorted(os.listdir(os.path.join(tree, "lib"))):
+        if name.endswith(".mpy"):
+            with open(os.path.join(tree, "lib", name), "rb") as f:
+                head = f.read(3)
+            found = max(found, (head[1], head[2] & 3, head[2] >> 2), key=lambda h: h[2])
+    return found
+
+
+def refusal(version, mpy, built, board_name, profile):
+    # why the board cannot run this build, or None; version: the board's (major, minor, micro), mpy:
+    # its sys.implementation._mpy, built: built_mpy() of the staged files
+    if version < release.MINIMUM:
+        why = ""
+        if (1, 24, 0) <= version < (1, 26, 0):
+            why = " (%s loses every UART byte when the UART IRQ is used)" % release.text(version)
+        elif built[2] == 11 and version < (1, 24, 0):
+            why = " (the ESP32-C3 has no RV32 native code before 1.24)"
+        elif version < (1, 23, 0):
+            why = " (it cannot load this build's .mpy files)"
+        return ("the board runs MicroPython %s%s; this firmware needs v%s or newer. Flash v%s or newer for the %s "
+                "(README, Flashing: make flash PORT=... BOARD=%s FIRMWARE=<.bin>), then deploy again"
+                % (release.text(version), why, release.text(release.MINIMUM), release.text(release.MINIMUM),
+                   profile.get("chip") or "board", board_name))
+    board = (mpy & 0xFF, (mpy >> 8) & 3, mpy >> 10)
+    if built[2] and board[2] != built[2]:
+        return ("the board runs %s code, but BOARD=%s is compiled for %s: choose the board's own profile"
+                % (_ARCH_NAMES.get(board[2], "arch %d" % board[2]), board_name, _ARCH_NAMES.get(built[2], built[2])))
+    if board[0] != built[0] or (built[2] and board[1] != built[1]):
+        return ("the board loads .mpy version %d.%d, this build is %d.%d (mpy-cross does not match MicroPython %s)"
+                % (board[0], board[1], built[0], built[1], release.text(version)))
+    return None
+
+
+def probe(port, resume):
+    # stops the app (Ctrl-C), then asks: -> ((major, minor, micro), _mpy, SAFE_BOOT present)
+    out = mpremote(port, resume, "exec", _PROBE, echo=False)
+    found = re.search(r"deploy-probe \((\d+), (\d+), (\d+)\) (\d+) (True|False)", out)
+    if not found:
+        fail("the board at %s did not say which MicroPython it runs:\n%s" % (port, out.strip()))
+    numbers = [int(n) for n in found.groups()[:4]]
+    return tuple(numbers[:3]), numbers[3], found.group(5) == "True"
+
+
+def mpremote(port, resume, *command, echo=True):
     args = [os.path.join(BIN, "mpremote"), "connect", port] + (["resume"] if resume else []) + list(command)
     p = subprocess.run(args, capture_output=True, text=True, timeout=300)
-    sys.stdout.write(p.stdout)
+    if echo:
+        sys.stdout.write(p.stdout)
     if p.returncode:
         fail("mpremote %s failed:\n%s" % (" ".join(command[:3]), p.stderr.strip() or p.stdout.strip()))
     return p.stdout
@@ -90,8 +168,7 @@ def main():
     ap.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0")
     ap.add_argument("--board", required=True, help="a profile in boards/, e.g. esp32-devkitc")
     ap.add_argument("--config", required=True, help="the config.json to install (see config.example.json)")
-    ap.add_argument("--mip-index", help="package index for mip (default: mip's own); a local folder works too")
-    ap.add_argument("--no-reset", action="store_true", help="leave the board running as it is afterwards")
+    ap.add_argument("--no-reset", action="store_true", help="no reset at the end: leave the board at its REPL (the tests)")
     args = ap.parse_args()
 
     profile, errors = boards.load(args.board, os.path.join(ROOT, "boards"))
@@ -105,18 +182,22 @@ def main():
     if ca and not os.path.isabs(ca):  # the broker's CA certificate, where the config says it is
         shutil.copy(os.path.join(os.path.dirname(os.path.abspath(args.config)), ca), os.path.join(tree, ca))
 
-    resume = boards.is_host(profile)  # the unix port would exit on mpremote's soft reset
     print("deploy: %s to %s (%s)" % (args.board, args.port, profile["arch"]))
-    mip = ["mip", "install", "--target", "lib"] + (["--index", args.mip_index] if args.mip_index else []) + ["umqtt.simple"]
-    mpremote(args.port, resume, *mip)
+    version, mpy, safe_boot = probe(args.port, True)
+    why = refusal(version, mpy, built_mpy(tree), args.board, profile)
+    if why:
+        fail(why + "\nNothing was copied; the app on the board was stopped: press RESET to start it again.")
+    print("deploy: the board runs MicroPython %s (needs %s or newer)" % (release.text(version), release.text(release.MINIMUM)))
     files = sorted(os.path.relpath(os.path.join(d, n), tree) for d, _, names in os.walk(tree) for n in names)
     copy = []
     for path in files:  # one mpremote call; it skips files whose hash on the device is the same
         copy += ["+", "fs", "cp", os.path.join(tree, path), ":" + path]
-    out = mpremote(args.port, True, "exec", _MKDIRS, *copy)
+    out = mpremote(args.port, True, "exec", _PREPARE, *copy)
     if not args.no_reset:
         mpremote(args.port, True, "reset")
-    print("deploy: done; the board %s" % ("was left running" if args.no_reset else "restarts with the new firmware"))
+    print("deploy: done; the board %s" % ("was left at its REPL" if args.no_reset else "restarts with the new firmware"))
+    if safe_boot:
+        print("deploy: note: a SAFE_BOOT file is on the board, so the app will not start; `mpremote rm :SAFE_BOOT`, then reset")
     return out
 
 

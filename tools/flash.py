@@ -3,15 +3,20 @@
 #   python3 tools/flash.py --port /dev/ttyUSB0 --board esp32-devkitc --firmware ESP32_GENERIC-20250911-v1.26.1.bin
 #
 # The .bin comes from the MicroPython download page for the board's chip (see README, Getting it onto a dongle);
-# the chip and the offset to write it at come from the board profile.
+# the chip and the offset to write it at come from the board profile. A file whose name says a release
+# older than the firmware's minimum (lib/release.py) is refused; `make deploy` checks the board itself.
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "lib"))
+
+import release  # noqa: E402
 _IMAGE_MAGIC = 0xE9  # first byte of every ESP firmware image
 
 
@@ -49,6 +54,10 @@ def main():
     if head != bytes([_IMAGE_MAGIC]) or size < 256 * 1024:
         fail("%s is not an ESP32 firmware image (download the .bin for %s from the MicroPython download page)"
              % (args.firmware, profile["chip"]))
+    named = re.search(r"v(\d+)\.(\d+)\.(\d+)", os.path.basename(args.firmware))
+    if named and tuple(int(n) for n in named.groups()) < release.MINIMUM:
+        fail("%s is MicroPython %s; this firmware needs v%s or newer (download a newer .bin for %s)"
+             % (args.firmware, ".".join(named.groups()), release.text(release.MINIMUM), profile["chip"]))
     if not args.dry_run and not os.path.exists(args.port):
         fail("no such port: %s (is the board plugged in? see ls /dev/ttyUSB* /dev/ttyACM*)" % args.port)
 
