@@ -7,7 +7,7 @@ import json
 import os
 import subprocess
 
-from harness import HOST_LIB, MICROPYTHON, ROOT, free_port, wait_until
+from harness import MICROPYTHON, ROOT, free_port, wait_until
 
 MPY_MACHINE = os.path.join(ROOT, "host_tests", "mpy_machine")
 
@@ -25,7 +25,7 @@ def _setup(tmp_path):
 
 def _boot(flash, cause, broken=None, wait=True):
     # one start of the board after a reset of the kind `cause`
-    path = [MPY_MACHINE] + ([broken] if broken else []) + [os.path.join(ROOT, "lib"), HOST_LIB]
+    path = [MPY_MACHINE] + ([broken] if broken else []) + [os.path.join(ROOT, "lib")]
     env = dict(os.environ, MICROPYPATH=":".join(path), HAN_RESET_CAUSE=cause, HAN_FAIL_PAUSE_S="0",
                HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:1", HAN_HTTP_PORT=str(free_port()), HAN_GRACE_S="0")
     p = subprocess.Popen([MICROPYTHON, os.path.join(ROOT, "firmware", "main.py")], cwd=flash, env=env,

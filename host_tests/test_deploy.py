@@ -4,14 +4,13 @@
 
 import json
 import os
-import shutil
 import subprocess
 import time
 
 import pytest
 
 from corpus import good_hdlc, Pipeline
-from harness import HOST_LIB, ROOT, free_port, wait_until
+from harness import ROOT, free_port, wait_until
 
 MPREMOTE = os.path.join(ROOT, ".venv", "bin", "mpremote")
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -155,7 +154,7 @@ WDT_TIMEOUT_S = 5  # the shortest watchdog.timeout_s the config allows
 def _start_dongle(flash, port):
     # start.py runs boot.py and main.py from the flash folder, then the REPL, on a pty that turns Ctrl-C into
     # SIGINT (isig), as a board's USB serial interrupts the running program
-    env = dict(os.environ, MICROPYPATH=".frozen:lib:" + os.path.join(ROOT, "lib") + ":" + HOST_LIB, HAN_UART="127.0.0.1:1",
+    env = dict(os.environ, MICROPYPATH=".frozen:lib:" + os.path.join(ROOT, "lib"), HAN_UART="127.0.0.1:1",
                HAN_DEVICE_ID="test", HAN_HTTP_PORT=str(free_port()))
     exe = "%s -i %s" % (MICROPYTHON, os.path.join(MPY_MACHINE, "start.py"))
     socat = subprocess.Popen(["socat", "PTY,link=%s,raw,echo=0" % port, "EXEC:%s,pty,setsid,ctty,raw,echo=0,isig=1,stderr" % exe],

@@ -1,8 +1,11 @@
-# test_serial_port.py Checks the meter serial setting: fixed per maker, or "auto" trying 8E1 then 8N1 and remembering.
+# test_serial_port.py Checks the meter serial setting (fixed per maker, or "auto" trying 8E1 then 8N1), opening the UART, and an IRQ that never runs.
 # Shared: runs under pytest and under the MicroPython unix port (mpy_runner.py).
 
+import json
 import os
-from serial_port import SerialChoice, FRAMING
+
+from ringbuf import RingBuffer
+from serial_port import FRAMING, IrqWatch, SerialChoice, open_uart, uart_options
 
 _PATH = "/tmp/han-test-serial.json"
 
@@ -37,11 +40,6 @@ def test_auto_waits_before_giving_up_on_a_setting():
 
 
 # --- opening the UART, and an IRQ that never runs (MicroPython v1.24.0-v1.25.0) ---
-
-import json
-
-from ringbuf import RingBuffer
-from serial_port import IrqWatch, open_uart, uart_options
 
 _BOARDS = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../boards"
 _DEVKITC = {"uart": {"id": 2, "rx": 16, "tx": None, "invert_rx": False}}

@@ -7,7 +7,7 @@ import os
 import subprocess
 import urllib.request
 
-from harness import HOST_LIB, MICROPYTHON, MPY_SHIMS, ROOT, Replay, answers, free_port, wait_until
+from harness import MICROPYTHON, ROOT, Replay, answers, free_port, wait_until
 from test_firmware_mqtt import KAIFA_REPLAY
 
 MPY_MACHINE = os.path.join(ROOT, "host_tests", "mpy_machine")
@@ -29,7 +29,7 @@ def test_an_irq_that_never_runs_is_noticed_and_the_uart_is_polled_instead(tmp_pa
     config.write_text(json.dumps({"board": "host", "mqtt": {"host": "127.0.0.1", "port": free_port()}, "meter": {"serial": "kaifa"}}))
     replay = Replay(KAIFA_REPLAY, speed=10, loop=True)
     http = free_port()
-    env = dict(os.environ, MICROPYPATH=":".join([MPY_MACHINE, os.path.join(ROOT, "lib"), HOST_LIB, MPY_SHIMS]),
+    env = dict(os.environ, MICROPYPATH=":".join([MPY_MACHINE, os.path.join(ROOT, "lib")]),
                HAN_CONFIG=str(config), HAN_BOARDS=str(boards), HAN_UART="127.0.0.1:%d" % replay.port, HAN_DEVICE_ID="test",
                HAN_STATE_DIR=str(tmp_path), HAN_HTTP_PORT=str(http), HAN_GRACE_S="0")
     log = tmp_path / "firmware.log"
