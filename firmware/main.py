@@ -80,7 +80,7 @@ def _main(limit=3):
     except KeyboardInterrupt:
         pass
     except Exception as e:
-        _count(failed + 1)
+        _count(failed + 1)  # again: the app may have cleared it before it failed
         try:
             with open(_ERROR, "w") as f:
                 f.write("failed start %d of %d, %s\n" % (failed + 1, limit, sys.version))

@@ -7,7 +7,8 @@
 #   of its own, so nothing the firmware does can stop it.
 # - Timer(n): a periodic callback from a thread of its own. On the device a soft timer callback also
 #   runs while the REPL waits for input; the unix port's scheduler does not run there, so a thread is
-#   the closest stand-in. Timer(n) is one timer per number, as on the device.
+#   the closest stand-in (kinder in one way: it also runs during a long blocking call, where the
+#   device's callback waits). Timer(n) is one timer per number, as on the device.
 # - RTC().memory(): kept while the process lives (a soft reset keeps it).
 # - reset_cause(): HAN_RESET_CAUSE (power-on, hard, watchdog, soft), power-on by default: a process
 #   start is a power-on unless the test says which reset came before.
