@@ -7,7 +7,7 @@ import os
 
 _LIB = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../lib"
 
-NEEDS_SOCKET = ("app", "host_uart", "web")  # app through web
+NEEDS_SOCKET = ("app", "host_uart", "web")  # app through web; mqtt_client imports socket only to connect
 NEEDS_VIPER = ("fastbytes_viper",)  # fastbytes.py falls back to plain loops without it
 
 
