@@ -126,6 +126,7 @@ class PageClients:
         self.port = port
         self.ok = 0
         self.failed = []
+        self.heap_alloc = []  # /api/status's heap_alloc in each answer (the unix port's heap after its collection)
         self.running = True
         self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
         for t in self.threads:
@@ -142,7 +143,7 @@ class PageClients:
                         if r.status != 200 or (path == "/" and not body.rstrip().endswith(b"</html>")):
                             raise AssertionError("%s: %d, %d bytes" % (path, r.status, len(body)))
                         if path == "/api/status":
-                            json.loads(body)
+                            self.heap_alloc.append(json.loads(body)["heap_alloc"])
                     self.ok += 1
                 except Exception as e:  # noqa: BLE001 (every failure is counted and shown)
                     self.failed.append("%s: %r" % (path, e))

@@ -47,11 +47,12 @@ def _boot():
     # built into the device's firmware, here Python modules in the heap: loaded before the baseline
     for name in ("socket", "select", "usocket", "errno"):
         __import__(name)
+    names = [n for n in _imports(_APP_SOURCE) if n not in sys.modules] + ["app"]
     _check("stand-ins")
     yield
     print("mpy32: heap baseline %d" % gc.mem_alloc())  # collected as the call before returned
     micropython.qstr_info()  # "qstr pool: n_pool=..., n_qstr=..., ...": the qstrs' share
-    for name in _imports(_APP_SOURCE) + ["app"]:
+    for name in names:
         __import__(name)
         _check("loading " + name)
         yield
