@@ -10,7 +10,6 @@ from test_firmware_mqtt import KAIFA_METER, KAIFA_REPLAY, PREFIX
 from test_status_page import _exchange
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _runtime():
     # the 32-bit runtime is part of make test (make node-deps installs it): missing is a failure, not a skip

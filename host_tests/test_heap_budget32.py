@@ -11,12 +11,12 @@ import pytest
 from harness32 import QUEUE_FULL, budget_run, missing
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _runtime():
     # the 32-bit runtime is part of make test (make node-deps installs it): missing is a failure, not a skip
     if missing():
         pytest.fail(missing())
+
 
 HEAP = "96K"  # the budget's heap: a plain ESP32 starts at 56 KB and grows once to about 112 KB
 IN_USE_MAX = 64 * 1024  # the firmware's heap in use after gc.collect(), the target

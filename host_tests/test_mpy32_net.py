@@ -1,6 +1,5 @@
 # test_mpy32_net.py Checks the 32-bit runtime's sockets (tools/mpy32_net.mjs) against real TCP peers: the ESP32's semantics.
 
-import os
 import socket
 import subprocess
 import threading
@@ -12,12 +11,12 @@ from harness import free_port
 from harness32 import NODE, RUNNER, missing
 
 
-
 @pytest.fixture(autouse=True, scope="module")
 def _runtime():
     # the 32-bit runtime is part of make test (make node-deps installs it): missing is a failure, not a skip
     if missing():
         pytest.fail(missing())
+
 
 # the ESP32's errno numbers (newlib), which the stand-in raises
 EAGAIN, ECONNRESET, ECONNREFUSED, EADDRINUSE, ETIMEDOUT, EINPROGRESS, ENOTCONN = 11, 104, 111, 112, 116, 119, 128

@@ -247,7 +247,7 @@ const ops = {
         setTimeout(() => s.sock.destroy(), 10000).unref();
       }
       if (s.server) s.server.close();
-      for (const c of s.pending) c.sock.destroy();
+      for (const c of s.pending) { c.sock.destroy(); sockets.delete(c.fd); }
       sockets.delete(fd);
     }
     answer(0);
@@ -346,6 +346,7 @@ export function install(mp) {
   mp.runPython(`
 import sys, time, _mpy32net
 sys.path.insert(0, ${JSON.stringify(PY_DIR)})
+import socket, select, usocket  # loaded now: found in sys.modules whatever sys.path becomes later
 def _sleep(s, _ms=_mpy32net.sleep_ms):
     _ms(int(s * 1000))
 def _sleep_us(us, _ms=_mpy32net.sleep_ms):
