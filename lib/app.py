@@ -36,7 +36,9 @@ _NTP_RETRY_S = 3600
 _HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
 _HISTORY_S = 5  # ... one every 5 s
 _NO_VALUE = -(1 << 29)  # a history slot from before the first reading
+_HISTORY_PIECE = 30  # samples per piece of /api/status
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
+_HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
 
 def _env(name, default=None):
@@ -246,19 +248,33 @@ class App:
         }
 
     def _api(self):
-        # the diagnostics plus the last messages, whose numbers stay the exact decimals as published
-        parts = (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
-                 ("energy", self.energy_text))
-        status = self.diagnostics()
-        status["net_power"] = self.net_w
-        n = self.history_at
-        status["history"] = {"interval_s": _HISTORY_S, "net_power": [None if v == _NO_VALUE else v for v in self.history[n:] + self.history[:n]]}
-        text = json.dumps(status)[:-1]  # the object, left open for the JSON texts below
-        text += "".join(', "%s": %s' % (k, v or "null") for k, v in parts) + "}"
-        return "application/json", text.encode()
+        # written to the socket in pieces as it takes them (lib/web.py): never built whole in RAM
+        return "application/json", self._status()
+
+    def _status(self):
+        # /api/status: the diagnostics, net power and its history, then the last messages as published
+        # (JSON texts already, whose numbers stay the exact decimals); every piece a few hundred bytes
+        sep = "{"
+        for k, v in self.diagnostics().items():
+            yield '%s"%s": %s' % (sep, k, json.dumps(v))
+            sep = ", "
+        yield ', "net_power": %s, "history": {"interval_s": %d, "net_power": [' % (json.dumps(self.net_w), _HISTORY_S)
+        h, n = self.history, self.history_at
+        for i in range(0, _HISTORY, _HISTORY_PIECE):  # oldest first
+            yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
+        yield "]}"
+        for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
+                     ("energy", self.energy_text)):
+            yield ', "%s": ' % k
+            yield v or "null"
+        yield "}"
 
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
+
+
+def _sample(v):
+    return "null" if v == _NO_VALUE else str(v)
 
 
 def _watts(rd, name):
@@ -318,7 +334,7 @@ def main():
     state_dir = _env("HAN_STATE_DIR", ".")
     cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=_optional_fields())
     cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
-    name = "host" if sys.platform == "linux" else cfg["board"]  # the unix port can only be the host board
+    name = "host" if _HOST else cfg["board"]  # a PC can only be the host board
     profile, board_errors = boards.load(name, _env("HAN_BOARDS", "boards"))
     if profile is None:  # keep reading the meter with the most common wiring
         profile, more = boards.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
@@ -336,4 +352,4 @@ def _forget(*modules):
 
 def _optional_fields():
     # the unix port has no Wi-Fi to configure
-    return ("wifi.ssid",) if sys.platform == "linux" else ()
+    return ("wifi.ssid",) if _HOST else ()

