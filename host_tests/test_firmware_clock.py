@@ -23,3 +23,20 @@ def test_uptime_and_frame_age_stay_right_across_the_ticks_wrap(tmp_path, monkeyp
     finally:
         fw.stop()
         replay.stop()
+
+
+def test_the_clock_is_set_from_ntp_again_while_the_link_stays_up(tmp_path, monkeypatch):
+    # a device's RTC drifts: NTP once per new link left it wrong for months on a stable link
+    log = tmp_path / "ntp.log"
+    monkeypatch.setenv("HAN_NTP_LOG", str(log))
+    monkeypatch.setenv("HAN_NTP_EVERY_S", "2")  # a day on a device
+    control = tmp_path / "wifi.control"
+    control.write_text("up")
+    replay = Replay(KAIFA_REPLAY, speed=5, loop=True)
+    fw = Firmware(tmp_path, {"meter": {"serial": "kaifa"}, "wifi": {"ssid": "home"}}, replay.port, wifi_control=control)
+    try:
+        wait_until(lambda: log.exists() and log.read_text().count("settime") >= 3, 30, "three NTP settings on one link")
+        assert "wifi: connected" in fw.output() and fw.output().count("wifi: connected") == 1
+    finally:
+        fw.stop()
+        replay.stop()

@@ -105,6 +105,7 @@ class App:
         self.diag_s = int(_env("HAN_DIAG_S", "60"))  # the unix port's tests shorten it
         self.next_diag_s = clock.seconds() + self.diag_s
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
+        self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
 
     def _on_reading(self, rd):
@@ -158,7 +159,7 @@ class App:
                 self.next_ntp_s = clock.seconds()  # now
         if up and self.next_ntp_s is not None and clock.seconds() >= self.next_ntp_s:
             ok = _set_clock(self.log)
-            self.next_ntp_s = clock.seconds() + (_NTP_EVERY_S if ok else _NTP_RETRY_S)
+            self.next_ntp_s = clock.seconds() + (self.ntp_every_s if ok else _NTP_RETRY_S)
         self.mqtt.poll(up, self.link.generation)
         if self.web:
             self.web.poll()
