@@ -74,7 +74,7 @@ compile: venv
 		echo "mpy-cross -march=$$arch: $(words $(SOURCES)) modules compiled into build/mpy/$$arch"; \
 	done
 
-bench: venv system-deps
+bench: venv system-deps node-deps
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 
