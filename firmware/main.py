@@ -64,6 +64,7 @@ def _main(limit=3):
         import release
 
         print("boot: " + release.line())
+        del release, sys.modules["release"]  # needed once here: give its RAM back
         why = None
         if "safeboot" in sys.modules or "SAFE_BOOT" in os.listdir():  # boot.py's window ran, or the file is there
             import safeboot

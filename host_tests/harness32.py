@@ -43,7 +43,9 @@ def compile_lib32(out, lib=os.path.join(ROOT, "lib")):
     for src, name in sources:
         os.makedirs(os.path.dirname(os.path.join(out, name)), exist_ok=True)
         if name.endswith(".py"):
-            r = subprocess.run([cross, "-o", os.path.join(out, name[:-3] + ".mpy"), src], capture_output=True, text=True)
+            # -s as tools/deploy.py: the module's name, not the host's path, as the source name
+            r = subprocess.run([cross, "-s", os.path.basename(name[:-3]), "-o", os.path.join(out, name[:-3] + ".mpy"), src],
+                               capture_output=True, text=True)
             if r.returncode != 0:
                 shutil.copy(src, os.path.join(out, name))
         elif name.endswith(".html"):

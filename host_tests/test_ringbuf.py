@@ -62,8 +62,10 @@ def test_overflow_is_counted_and_keeps_what_fit():
     assert _drain(rb) == bytes(range(99))
 
 
-def test_default_size_holds_eight_seconds_at_2400_baud():
-    assert len(RingBuffer().buf) - 1 >= 8 * 2400 // 11  # 8E1: 11 bits a byte
+def test_default_size_holds_four_seconds_at_2400_baud_and_twelve_with_the_driver_buffer():
+    per_s = 2400 // 11  # 8E1: 11 bits a byte
+    assert len(RingBuffer().buf) - 1 >= 4 * per_s  # an MQTT I/O timeout (3 s) and a second of queued energy
+    assert len(RingBuffer().buf) - 1 + 2048 >= 12 * per_s  # serial_port.py's rxbuf=
 
 
 def test_uart_irq_fills_the_ring():

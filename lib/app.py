@@ -14,8 +14,6 @@ from array import array
 
 import clock
 from counter import add
-import diagnosis
-import release
 import watchdog
 from dlms import Decoder
 from hdlc import Assembler
@@ -26,17 +24,18 @@ from ringbuf import RingBuffer
 from serial_port import IrqWatch, SerialChoice, open_uart, reconfigure
 from web import WebServer
 from wifi import WifiLink
+from micropython import const
 
 VERSION = "0.1.0"
-_LOOP_MS = 20  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1): the ring never comes close to full
-_CHUNK = 64
-_SECOND_MS = 1000
-_NTP_EVERY_S = 86400  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
-_NTP_RETRY_S = 3600
-_HISTORY = 180  # net power samples for the page's graph: 15 minutes ...
-_HISTORY_S = 5  # ... one every 5 s
-_NO_VALUE = -(1 << 29)  # a history slot from before the first reading
-_HISTORY_PIECE = 30  # samples per piece of /api/status
+_LOOP_MS = const(20)  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1): the ring never comes close to full
+_CHUNK = const(64)
+_SECOND_MS = const(1000)
+_NTP_EVERY_S = const(86400)  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
+_NTP_RETRY_S = const(3600)
+_HISTORY = const(180)  # net power samples for the page's graph: 15 minutes ...
+_HISTORY_S = const(5)  # ... one every 5 s
+_NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
+_HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 _HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
@@ -55,6 +54,14 @@ def _device_id():
         return _env("HAN_DEVICE_ID", "host")
 
 
+def _once(name):
+    # a module needed now and then (diagnosis, release): imported for one use and dropped again, so
+    # that its code and texts take no RAM in between (the names it interned stay)
+    m = __import__(name)
+    sys.modules.pop(name, None)
+    return m
+
+
 def _now_text():
     t = time.gmtime()
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
@@ -65,6 +72,7 @@ class App:
         self.cfg = cfg
         self.errors = errors
         self.profile = profile
+        self.micropython = _once("release").status()
         self.device_id = _device_id()
         self.log = print
         for e in errors:
@@ -222,12 +230,12 @@ class App:
         age = None if self.last_frame_s is None else uptime - self.last_frame_s
         serial = {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq}
         unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
-        code, message = diagnosis.diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.encrypted,
+        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.encrypted,
                                            unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s)
         return {
             "diagnosis": {"code": code, "message": message},
             "version": VERSION,
-            "micropython": release.status(),
+            "micropython": self.micropython,
             "device_id": self.device_id,
             "uptime_s": uptime,
             "heap_free": gc.mem_free(),

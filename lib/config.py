@@ -5,6 +5,7 @@
 # plus a list of messages, each naming the field. Secrets are never part of a message.
 
 import json
+from micropython import const
 
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
@@ -43,7 +44,7 @@ SCHEMA = (
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
 _LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
             "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32}
-_STR_MAX = 64
+_STR_MAX = const(64)
 
 _RANGES = {
     "mqtt.port": (1, 65535),

@@ -1,8 +1,10 @@
 # diagnosis.py Provides diagnose(): what is wrong, in plain words, from the counters, for the page and /api/status.
 # MIT license
 
-_GRACE_S = 30  # list 2 comes every 10 s: before 30 s, "no data yet" is no fault
-_STALE_S = 60  # no good frame for this long after some came: the meter or the wiring went quiet
+from micropython import const
+
+_GRACE_S = const(30)  # list 2 comes every 10 s: before 30 s, "no data yet" is no fault
+_STALE_S = const(60)  # no good frame for this long after some came: the meter or the wiring went quiet
 
 OK = "ok"
 WAITING = "waiting"

@@ -1,10 +1,12 @@
-# ha_discovery.py Provides configs(): Home Assistant MQTT discovery messages for the values a meter sends.
+# ha_discovery.py Provides config(): the Home Assistant MQTT discovery message for one value a meter sends.
 # MIT license
+#
+# Imported by lib/mqtt_pub.py only while it announces, and dropped again: its code costs no RAM
+# the rest of the time.
 
 import json
-from obis import NAMES, KINDS, UNITS, NUMERIC, KIND_POWER, KIND_CURRENT, KIND_VOLTAGE, KIND_ENERGY, KIND_PF
-
-NET_POWER = "active_power_net"  # import minus export, worked out by Home Assistant from the power topic
+from obis import NAMES, KINDS, UNITS, KIND_POWER, KIND_CURRENT, KIND_VOLTAGE, KIND_ENERGY, KIND_PF
+from mqtt_pub import NET_POWER
 
 _CLASS = {KIND_CURRENT: "current", KIND_VOLTAGE: "voltage", KIND_PF: "power_factor"}
 
@@ -72,10 +74,3 @@ def config(field, meter, topics, disc_prefix, version):
             payload["device_class"] = _CLASS[kind]
     return "%s/sensor/%s/%s/config" % (disc_prefix, node, field), json.dumps(payload)
 
-
-def sensor_fields(present_names):
-    # the numeric fields a message carried, plus net power once import power is seen
-    out = [n for n in present_names if n in NAMES[:NUMERIC]]
-    if "active_power_import" in out:
-        out.append(NET_POWER)
-    return out

