@@ -53,6 +53,18 @@ def compile_lib32(out, lib=os.path.join(ROOT, "lib")):
     return out
 
 
+def app_imports():
+    # the modules lib/app.py imports at its top, in its order: firmware32.py loads them one call each
+    # (read here, not there: reading the source in the 32-bit heap would leave garbage it cannot collect)
+    names = []
+    with open(os.path.join(ROOT, "lib", "app.py")) as f:
+        for line in f:
+            words = line.split()
+            if len(words) > 1 and words[0] in ("import", "from") and not line[0].isspace():
+                names.append(words[1].rstrip(","))
+    return names
+
+
 class Firmware32(Firmware):
     def __init__(self, tmp, config, uart_port, heapsize="96K", compiled=True, diag_s=60, grace_s=30, lib=None):
         # lib: a directory to run instead of the repo's lib/ (compiled or not)
@@ -73,8 +85,7 @@ class Firmware32(Firmware):
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port), HAN_GRACE_S=str(grace_s))
         args = [NODE, RUNNER, "-X", "heapsize=" + heapsize, "--net", "--copy", self.config_path, "--copy", os.path.join(ROOT, "boards"),
                 "--copy", os.path.join(ROOT, "firmware"), "--mem-log", self.mem_log, "--control", self.control,
-                "--copy", os.path.join(ROOT, "lib", "app.py"), LAUNCHER, os.path.join(ROOT, "firmware", "main.py"),
-                os.path.join(ROOT, "lib", "app.py")]
+                LAUNCHER, os.path.join(ROOT, "firmware", "main.py"), ",".join(app_imports())]
         self.log_path = os.path.join(self.dir, "firmware.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)

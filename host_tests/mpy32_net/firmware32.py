@@ -1,7 +1,7 @@
 # firmware32.py Provides the firmware's start on the 32-bit WebAssembly MicroPython: firmware/main.py, its loop driven from JS. Host only.
 # MIT license
 #
-# Run by run_wasm.mjs: `firmware32.py <firmware/main.py> <lib/app.py, as source>`. This port collects
+# Run by run_wasm.mjs: `firmware32.py <firmware/main.py> <the modules lib/app.py imports, comma-separated>`. This port collects
 # garbage only when a call from JS returns (see run_wasm.mjs), so the start and the loop are cut into
 # calls from JS: first the modules lib/app.py imports, one call each, in its order; then main.py,
 # which starts as on a device until App.run(); run() hands the loop to JS, and each pass of
@@ -22,7 +22,7 @@ _LOOP_MS = 20  # app.py's _LOOP_MS
 _SIZE = gc.mem_alloc() + gc.mem_free()  # changes only when an area is added to the heap (or freed again)
 _grown = [0]
 _app = []
-_MAIN, _APP_SOURCE = sys.argv[1], sys.argv[2]
+_MAIN, _APP_IMPORTS = sys.argv[1], sys.argv[2]  # the modules lib/app.py imports, in its order (harness32.py)
 
 
 def _check(where):
@@ -32,22 +32,13 @@ def _check(where):
         print("mpy32: the heap grew by %d bytes (%s)" % (size - _SIZE, where))
 
 
-def _imports(path):
-    # the modules a source file imports at its top, in its order
-    names = []
-    with open(path) as f:
-        for line in f:
-            words = line.split()
-            if len(words) > 1 and words[0] in ("import", "from") and not line[0].isspace():
-                names.append(words[1].rstrip(","))
-    return names
-
-
 def _boot():
     # built into the device's firmware, here Python modules in the heap: loaded before the baseline
     for name in ("socket", "select", "usocket", "errno"):
         __import__(name)
-    names = [n for n in _imports(_APP_SOURCE) if n not in sys.modules] + ["app"]
+        _check("stand-in " + name)
+        yield  # one call each: this port collects only between calls
+    names = [n for n in _APP_IMPORTS.split(",") if n not in sys.modules] + ["app"]
     _check("stand-ins")
     yield
     print("mpy32: heap baseline %d" % gc.mem_alloc())  # collected as the call before returned
