@@ -12,23 +12,26 @@ from array import array
 VIPER = False  # True where the viper loops are in use
 
 if sys.implementation.name == "micropython":
-    try:
-        from fastbytes_viper import crc16, copy
 
+    def _make_table():
+        # CRC-16/X.25 byte table: reflected polynomial 0x1021 (0x8408)
+        t = array("H", bytes(512))
+        for i in range(256):
+            c = i
+            for _ in range(8):
+                c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
+            t[i] = c
+        return t
+
+    _TABLE = _make_table()  # one table, for whichever loops are in use
+
+    try:
+        import fastbytes_viper
+
+        fastbytes_viper.TABLE = _TABLE  # its crc16 reads it at each call
+        crc16, copy = fastbytes_viper.crc16, fastbytes_viper.copy
         VIPER = True
     except SyntaxError:  # "invalid micropython decorator": this port has no viper emitter
-
-        def _make_table():
-            # CRC-16/X.25 byte table, as fastbytes_viper.py's (that module cannot load here)
-            t = array("H", bytes(512))
-            for i in range(256):
-                c = i
-                for _ in range(8):
-                    c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-                t[i] = c
-            return t
-
-        _TABLE = _make_table()
 
         def crc16(buf, start, end):
             # CRC-16/X.25 of buf[start:end]; `for .. in range()` compiles to a counter, no iterator

@@ -5,28 +5,15 @@
 # decorator at compile time with SyntaxError, and fastbytes.py then uses its plain loops.
 
 import micropython
-from array import array
 
-
-def _make_table():
-    # CRC-16/X.25 byte table: reflected polynomial 0x1021 (0x8408)
-    t = array("H", bytes(512))
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x8408 if c & 1 else c >> 1
-        t[i] = c
-    return t
-
-
-_TABLE = _make_table()
+TABLE = None  # the CRC-16/X.25 byte table: fastbytes.py builds it once and sets it here
 
 
 @micropython.viper
 def crc16(buf, start: int, end: int) -> int:
     # CRC-16/X.25 of buf[start:end] (HDLC HCS and FCS): reflected 0x1021, init and xorout 0xFFFF
     p = ptr8(buf)
-    t = ptr16(_TABLE)
+    t = ptr16(TABLE)
     crc = 0xFFFF
     i = start
     while i < end:
