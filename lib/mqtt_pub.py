@@ -14,6 +14,7 @@ import time
 from micropython import const
 
 import clock
+from counter import add
 from energy_queue import EnergyQueue
 from mqtt_client import MQTTClient, MQTTException
 from reading import to_json
@@ -98,7 +99,7 @@ class Publisher:
         new = [f for f in _sensor_fields(names) if f not in self.fields]
         self.fields.extend(new)
         if not self.connected:
-            self.power_dropped += 1
+            self.power_dropped = add(self.power_dropped, 1)
             return
         self._send(self.topics["power"], power_text)
         self._announce()
@@ -169,7 +170,7 @@ class Publisher:
         except Exception as e:
             self._drop(e)
             return False
-        self.published += 1
+        self.published = add(self.published, 1)  # counters of every message wrap at 2**30 (counter.py)
         if not quiet:
             self.log("mqtt: %s %s" % (topic, payload if len(payload) <= _LOG_CHARS else payload[:_LOG_CHARS] + "..."))
         return True

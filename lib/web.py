@@ -16,6 +16,8 @@ import socket
 import time
 from micropython import const
 
+from counter import add
+
 MAX_CLIENTS = const(4)  # connections served at once; one more is told 503 and closed
 MAX_REQUEST = const(2048)  # request line and headers; more is 413
 CLIENT_TIMEOUT_MS = const(5000)  # a client that has not finished by then is dropped
@@ -159,7 +161,7 @@ class WebServer:
             "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
                 status, _REASONS[status], content_type, length)).encode())
         self.poller.modify(sock, select.POLLOUT)
-        self.served += 1
+        self.served = add(self.served, 1)  # wraps at 2**30 (counter.py)
 
     def _write(self, sock):
         # pieces until the socket takes no more, the body ends, or this client had its share for now
