@@ -82,8 +82,11 @@ class VirtualMeter:
         self._house = household.Household(seed, solar)
         self._grid = 50 if not self._l1 else self._l1  # ticks: 2.5 s, 2 s, or 5 s (Kamstrup's list 3 at :05)
         self._vu = (_mix_int(seed, 1) % 30, _mix_int(seed, 2) % 30, _mix_int(seed, 3) % 30)
-        self._p = (0, 0, 0, 0)
-        self._i = self._u = (0, 0, 0)
+        # what the last push carried: P+, P-, Q+, Q- (W, var); per-phase current and voltage as raw
+        # integers in the maker's UNITS; and the household's (P, Q) per phase behind them (list 2)
+        self.power = (0, 0, 0, 0)
+        self.current = self.voltage = (0, 0, 0)
+        self.phases = [(0, 0)] * 3
         self._frozen = None  # the registers as sent, frozen at the last hour boundary
         self._frozen_hour = None
         self.hours = {}  # meter-clock Unix time of each hour boundary passed -> (A+, A-, R+, R-) in Wh
@@ -137,14 +140,14 @@ class VirtualMeter:
         dt = t - self._last
         self._last = t
         for k in range(4):
-            self._acc[k] += self._p[k] * dt
+            self._acc[k] += self.power[k] * dt
 
     def _update(self, s):
         # everything a list 2 carries, from the household's per-phase load at second s
-        ph = self._house.phases(s)
+        ph = self.phases = self._house.phases(s)
         net = sum(p for p, _ in ph)
         var = sum(q for _, q in ph)
-        self._p = (max(net, 0), max(-net, 0), max(var, 0), max(-var, 0))
+        self.power = (max(net, 0), max(-net, 0), max(var, 0), max(-var, 0))
         base = 2300 + _mix_int(self.seed, s // 900) % 60  # 0.1 V, wandering each quarter hour
         u, i = [], []
         for k in range(3):
@@ -152,13 +155,13 @@ class VirtualMeter:
             dv = base + self._vu[k] - p // 75  # the line drops with load, rises with export
             u.append(dv if self._exp_u == -1 else _div(dv, 10))
             i.append(_div(_isqrt(p * p + q * q) * 10 ** (1 - self._exp_i), dv))  # I = S / U
-        self._u, self._i = tuple(u), tuple(i)
+        self.voltage, self.current = tuple(u), tuple(i)
 
     def _update_p(self, s):
         # a list 1: a new P+ while importing; P-, Q and the phases stay as the last list 2 sent them
-        if self._p[1] == 0:
+        if self.power[1] == 0:
             net = sum(p for p, _ in self._house.phases(s))
-            self._p = (max(net, 0),) + self._p[1:]
+            self.power = (max(net, 0),) + self.power[1:]
 
     def _frame(self, n, s):
         y, mo, d, hh, mi, ss, wd, dst = oslo_time.local(s)
@@ -172,7 +175,7 @@ class VirtualMeter:
             # status 0 and Sunday as weekday 0, as the captures show
             stamp = None
             clock = datetime(y, mo, d, wd % 7, hh, 0, 0, 0, 0) if n == 3 else None
-        return encode(self.maker, n, self._p, self._i, self._u, self._frozen, self._ident, stamp, clock)
+        return encode(self.maker, n, self.power, self.current, self.voltage, self._frozen, self._ident, stamp, clock)
 
 
 def _mix_int(a, b):
