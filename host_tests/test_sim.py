@@ -114,3 +114,15 @@ def test_sim_refuses_an_unknown_meter_or_start(tmp_path):
     assert "METER must be one of aidon, kaifa, kamstrup, landisgyr" in _refused(tmp_path, METER="iskra")
     out = _refused(tmp_path, START="29.03.2026")
     assert "29.03.2026" in out and "Norwegian local time" in out
+
+
+def test_virtual_meter_writes_a_capture_that_han_decode_reads(tmp_path):
+    path = str(tmp_path / "kaifa.hanlog")
+    tools = os.path.join(ROOT, "tools")
+    subprocess.run([sys.executable, os.path.join(tools, "virtual_meter.py"), "kaifa", "--start", "2026-03-29T01:59:30",
+                    "--hanlog", path, "--seconds", "60"], check=True, timeout=60)
+    out = subprocess.run([sys.executable, os.path.join(tools, "han_decode.py"), path], capture_output=True, text=True,
+                         timeout=60)
+    messages = [json.loads(line) for line in out.stdout.splitlines()]
+    assert len(messages) == 30 and "malformed=0 unknown=0" in out.stderr
+    assert [m["meter_datetime"] for m in messages if m["list"] == 3] == ["2026-03-29T03:00:10"]  # summer time began

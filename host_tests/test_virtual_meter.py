@@ -255,6 +255,13 @@ def test_bad_arguments_are_named():
         assert False
     except ValueError as e:
         assert "iskra" in str(e)
+    vm = VirtualMeter("aidon", "2026-03-29T00:00")
+    for bad in (vm.start - 3600, vm.start + 1800):
+        try:
+            vm.registers_at(bad)
+            assert False, bad
+        except ValueError as e:
+            assert "hour %d is not" % bad in str(e)
 
 
 def test_local_time_matches_the_tz_database():
