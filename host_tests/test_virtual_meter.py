@@ -187,9 +187,9 @@ def _hourly(maker, start, hours, solar=False, seed=1):
 
 
 def test_a_day_has_night_lows_and_meal_peaks():
-    vm = VirtualMeter("kaifa", "2026-01-14T00:00", seed=2)  # a Wednesday in January
+    vm = VirtualMeter("kamstrup", "2026-01-14T00:00", seed=2)  # a Wednesday in January; a list 2 each 10 s
     night, breakfast, dinner = [], [], []
-    for ms, n, _ in vm.pushes(86400, (1, 2)):
+    for ms, n, _ in vm.pushes(86400, (2,)):
         h = oslo_time.local(ms // 1000)[3]
         p = vm.power[0]
         if 1 <= h < 5:
@@ -213,7 +213,7 @@ def test_solar_panels_export_around_noon_on_a_sunny_day():
 
 
 def test_dst_days_have_23_and_25_hours():
-    for maker in MAKERS:
+    for maker in ("aidon", "kaifa", "kamstrup"):  # Landis+Gyr's clock is Aidon's code
         for date, hours in (("2026-03-29", 23), ("2026-10-25", 25)):
             vm = VirtualMeter(maker, date + "T00:00")
             pipe = Pipeline()

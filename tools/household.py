@@ -59,6 +59,7 @@ class Household:
         self._day = None
         self._events = ()
         self._cloud = 100
+        self._month = 0
 
     def _plan(self, day):
         # the day's appliance runs: (start, end, phase, W, var, cycle s, on s), seconds of wall-clock time
@@ -106,7 +107,8 @@ class Household:
         day, sod = wall // _DAY, wall % _DAY
         if day != self._day:
             self._day, self._events = day, self._plan(day)
-        month = oslo_time.civil_from_days(day)[1] - 1
+            self._month = oslo_time.civil_from_days(day)[1] - 1
+        month = self._month
         noise = _mix(self.seed * 31 + t // 60)  # slow wander, changes each minute
         p = [60, 45, 35]  # standby: routers, chargers, clocks; slightly capacitive
         q = [-15, -10, -10]

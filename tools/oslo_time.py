@@ -50,10 +50,16 @@ def dst_span(y):
     return _last_sunday(y, 3) * _DAY + _HOUR, _last_sunday(y, 10) * _DAY + _HOUR
 
 
+_year = [1, 0, 0, 0]  # the last year asked for: its first and next year's first second, its summer time
+
+
 def is_dst(t):
-    y = civil_from_days(t // _DAY)[0]
-    start, end = dst_span(y)
-    return start <= t < end
+    y = _year
+    if not y[0] <= t < y[1]:  # a new year: work it out once (the meter asks every 2 s)
+        year = civil_from_days(t // _DAY)[0]
+        y[0], y[1] = days_from_civil(year, 1, 1) * _DAY, days_from_civil(year + 1, 1, 1) * _DAY
+        y[2], y[3] = dst_span(year)
+    return y[2] <= t < y[3]
 
 
 def utc_offset(t):
