@@ -15,7 +15,7 @@ from virtual_meter import VirtualMeter  # noqa: E402
 
 
 def _sim(tmp_path, name, **settings):
-    env = {k: v for k, v in os.environ.items() if k not in ("METER", "CAPTURE", "UART_PORT", "START", "SPEED", "SOLAR")}
+    env = {k: v for k, v in os.environ.items() if k not in ("METER", "CAPTURE", "UART_PORT", "START", "SPEED", "SOLAR", "SEED", "HAN_DEVICE_ID")}
     env.update(SIM_DIR=str(tmp_path / name), MQTT_PORT=str(settings.pop("MQTT_PORT", free_port())),
                HTTP_PORT=str(settings.pop("HTTP_PORT", free_port())))
     env.update({k: str(v) for k, v in settings.items()})
@@ -68,6 +68,9 @@ def test_two_sims_side_by_side_each_with_its_virtual_meter(tmp_path):
             assert status["decoder"]["malformed"] == status["decoder"]["unknown"] == 0
             assert status["energy"]["meter_datetime"].startswith("2026-01-14T07:00:")
         assert "already running" in _output(second)
+        for proc in (first, second):  # each its own MQTT session: connected once, never pushed off by the other
+            assert _output(proc).count("as han-sim-%d" % proc.http_port) == 1, _output(proc)
+            assert "topics han/sim-%d/" % proc.http_port in _output(proc)
         assert _output(first).count("on TCP port") == _output(second).count("on TCP port") == 1
     finally:
         codes = [_stop(p) for p in (second, first) if p]

@@ -216,16 +216,18 @@ def main():
         meter = subprocess.Popen(argv, stdout=subprocess.PIPE)  # its errors go to the terminal
         children.append(meter)
         wait_listening(meter, what)
+        # a sim beside the one on 8080 gets its own device id: its own topics and MQTT client id on a shared broker
+        device = env.get("HAN_DEVICE_ID") or ("sim" if http_port == 8080 else "sim-%d" % http_port)
         fw_env = dict(env, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib"), HAN_CONFIG="config.json",
                       HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port,
-                      HAN_DEVICE_ID=env.get("HAN_DEVICE_ID", "sim"), HAN_HTTP_PORT=str(http_port))
+                      HAN_DEVICE_ID=device, HAN_HTTP_PORT=str(http_port))
         firmware = subprocess.Popen([MICROPYTHON, os.path.join(ROOT, "firmware", "main.py")], cwd=sim_dir, env=fw_env)
         children.append(firmware)
 
         print("sim: firmware/main.py on the MicroPython unix port, board 'host', %s on TCP port %d" % (what, uart_port))
         print("sim: MQTT broker %s; watch it with:" % broker)
         print("       mosquitto_sub -h %s -p %d -t 'han/#' -t 'homeassistant/#' -v" % (mqtt_host, mqtt_port))
-        print("sim: topics han/sim/{status,power,energy,meter,diag}; Home Assistant discovery under homeassistant/")
+        print("sim: topics han/%s/{status,power,energy,meter,diag}; Home Assistant discovery under homeassistant/" % device)
         print("sim: status page http://localhost:%d/  (JSON: http://localhost:%d/api/status)" % (http_port, http_port))
         print("sim: Ctrl-C stops it all", flush=True)
         while True:
