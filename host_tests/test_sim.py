@@ -15,7 +15,8 @@ from virtual_meter import VirtualMeter  # noqa: E402
 
 
 def _sim(tmp_path, name, **settings):
-    env = {k: v for k, v in os.environ.items() if k not in ("METER", "CAPTURE", "UART_PORT", "START", "SPEED", "SOLAR", "SEED", "HAN_DEVICE_ID")}
+    ours = ("METER", "CAPTURE", "UART_PORT", "START", "SPEED", "SOLAR", "SEED", "HAN_DEVICE_ID")
+    env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(SIM_DIR=str(tmp_path / name), MQTT_PORT=str(settings.pop("MQTT_PORT", free_port())),
                HTTP_PORT=str(settings.pop("HTTP_PORT", free_port())))
     env.update({k: str(v) for k, v in settings.items()})
