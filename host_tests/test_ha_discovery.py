@@ -139,6 +139,9 @@ def test_home_assistant_reads_every_config_and_message_the_firmware_publishes_wi
     # the retained energy of a meter swapped out, and an energy message from before meter_id was in it
     messages["han/test/energy"] += [json.dumps(dict(energy, meter_id="7359992890941742")),
                                     json.dumps({k: v for k, v in energy.items() if k != "meter_id"})]
+    # a dongle on Wi-Fi, after an error whose text is longer than a state may be
+    diag = json.loads(messages["han/test/diag"][0])
+    messages["han/test/diag"].append(json.dumps(dict(diag, rssi=-61, ip="192.168.1.23", last_error="OSError: " + "x" * 400)))
     assert any(json.loads(p)["list"] == 1 for p in messages["han/test/power"])
     assert len({t for t, _ in configs if "han_dongle_test" in t}) == len(ha.DONGLE)
 
