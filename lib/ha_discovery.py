@@ -25,7 +25,7 @@ _ENERGY_TEMPLATE = "{{ value_json.%s if '%s' in value_json and value_json.meter_
 # (key, name, template, unit, device class, state class)
 DONGLE = (
     ("rssi", "Wi-Fi RSSI", "{{ value_json.rssi }}", "dBm", "signal_strength", "measurement"),
-    ("uptime", "Uptime", "{{ value_json.uptime_s }}", "s", "duration", None),
+    ("uptime", "Uptime", "{{ value_json.uptime_s }}", "s", "duration", "measurement"),
     ("version", "Firmware version", "{{ value_json.version }}", None, None, None),
     ("ip", "IP address", "{{ value_json.ip or 'none' }}", None, None, None),
     ("frames_decoded", "Frames decoded", "{{ value_json.decoder.decoded }}", None, None, "total_increasing"),
