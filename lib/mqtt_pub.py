@@ -118,7 +118,7 @@ class Publisher:
     def diag(self, text):
         # retained: the dongle's diagnostic sensors have a value as soon as Home Assistant starts
         if self.connected:
-            self._send(self.topics["diag"], text, retain=True, quiet=True)
+            self._send(self.topics["diag"], text, retain=True)
 
     def set_config_errors(self, errors):
         self.config_errors = errors
