@@ -210,3 +210,45 @@ def test_megabytes_of_stdin_fit_a_small_micropython_heap():
         p = subprocess.run(mpy + args, input=stdin, capture_output=True, timeout=600)
         assert p.returncode == 0, p.stderr[-500:]
         assert b"frames_ok=%d bad_hcs=0 bad_fcs=0 " % count in p.stderr and len(p.stdout.splitlines()) == count
+
+
+def _readme_stty(parity):
+    # the README's own stty line for a maker's framing, so the README stays true
+    with open(os.path.join(_ROOT, "README.md")) as f:
+        lines = [line.split("#")[0].strip() for line in f if line.startswith("stty -F /dev/ttyUSB0 2400 raw")]
+    return [line for line in lines if " %s " % parity in line + " "][0].split()
+
+
+def test_a_pty_in_the_readmes_raw_mode_decodes_live_and_in_cooked_mode_nothing():
+    # a pty stands in for /dev/ttyUSB0 (it cannot take parity, so Kamstrup's 8N1 line is the one run)
+    stty = _readme_stty("-parenb")
+    assert stty[stty.index("raw") :] == ["raw", "-echo", "cs8", "-parenb", "-cstopb"]
+    assert "parenb -parodd" in " ".join(_readme_stty("parenb"))  # 8E1 for the others
+    records3 = good_hdlc("kamstrup")[:3]
+    frames = [r["bytes"] for r in records3]
+    with open(_DIR + "expected.json") as f:
+        known = json.load(f)
+    assert any(set(f) & set(b"\r\n\x03\x04\x11\x13\x7f") for f in frames)  # bytes a cooked tty changes
+    for raw in (True, False):
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        if raw:
+            subprocess.run(["stty", "-F", name] + stty[3:], check=True)
+        proc = subprocess.Popen("cat %s | %s %s" % (name, sys.executable, _TOOL), shell=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        try:
+            if raw:
+                for r in records3:
+                    os.write(master, r["bytes"])
+                    assert _line_before_eof(proc, "a raw pty") == known[r["id"]]
+            else:
+                for f in frames:
+                    os.write(master, f)
+            os.close(master)
+            out, err = proc.communicate(timeout=60)
+            decoded = int(err.split(b" decoded=")[1].split()[0])
+            assert decoded == (len(frames) if raw else 0), err
+        finally:
+            os.close(slave)
+            proc.kill()
+            proc.wait()

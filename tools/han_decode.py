@@ -3,11 +3,13 @@
 #
 #   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
 #
-# Reads a capture from FILE or stdin: a hanlog file (docs/capture-format.md; recognised by itself,
-# the bytes of its records are decoded in order), raw bytes, or hex text with --hex (whitespace
-# ignored). Prints one JSON object per decoded message on stdout, in stream order; the counters go
-# to stderr at the end. Exit status: 0, or 1 when the input cannot be read or a hanlog line is
-# malformed. The JSON schema is in docs/decoder.md.
+# Reads a capture from FILE or stdin as it arrives (a serial port never ends), a piece at a time:
+# a hanlog file (docs/capture-format.md; recognised by its first line, the bytes of its records are
+# decoded in order), raw bytes, or hex text with --hex (whitespace ignored). Prints one JSON object
+# per decoded message on stdout as it is decoded; the counters go to stderr at the end. A malformed
+# hanlog line or hex digit is named on stderr (line, column) and skipped. Exit status: 0; 1 when the
+# input cannot be read, something was skipped as malformed, or an option is wrong.
+# The JSON schema is in docs/decoder.md.
 
 import os
 import sys
