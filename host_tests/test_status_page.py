@@ -50,16 +50,56 @@ def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(t
             assert _shown(first, name) in values(name), name
         assert re.search(r'id="diag"[^>]*data-code="ok"', first)
         assert int(_shown(first, "frames_ok")) > 0 and _shown(first, "frames_bad") == "0"
+        # the energy card's meter time is the registers' (list 3), not the last power message's
+        status = fw.status()
+        assert _shown(first, "energy_datetime") == status["energy"]["meter_datetime"]
+        assert status["energy"]["meter_datetime"] != status["power"].get("meter_datetime")
+        assert _shown(first, "rssi") == "n/a (not on Wi-Fi)"  # the unix port has no Wi-Fi
+        assert re.fullmatch(r"\d+\.\d KB", _shown(first, "heap_free"))
+        assert re.fullmatch(r"(\d+ min )?\d+ s", _shown(first, "uptime_s"))
+        assert _shown(first, "config") == "ok" and re.search(r'id="config_errors" hidden', first)
 
         time.sleep(3)  # the replay goes on: new frames, new numbers
         second = _chromium(tmp_path, url, "--dump-dom")
         assert int(_shown(second, "frames_ok")) > int(_shown(first, "frames_ok"))
-        assert int(_shown(second, "uptime_s")) > int(_shown(first, "uptime_s"))
+        uptime = lambda dom: int(re.search(r'id="uptime_s" data-s="(\d+)"', dom).group(1))
+        assert uptime(second) > uptime(first)
         assert "points=" in second  # the 15-minute graph has a line
 
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         _chromium(tmp_path, url, "--screenshot=" + SCREENSHOT)
         assert os.path.getsize(SCREENSHOT) > 10000
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def _points(dom):
+    m = re.search(r'id="line"[^>]*points="([^"]*)"', dom)
+    return [tuple(float(v) for v in p.split(",")) for p in m.group(1).split()] if m else []
+
+
+def test_a_steady_load_is_drawn_mid_graph_and_a_config_error_is_in_the_banner(tmp_path):
+    # one list 1 frame again and again: a constant power, which used to be drawn on the top edge;
+    # and "mqtt": "192.168.1.10", a section of the wrong type, which the page must show at the top
+    frame = good_hdlc("kaifa")[0]
+    capture = tmp_path / "steady.hanlog"
+    _hanlog(capture, [frame["bytes"]] * 200, 0.5)
+    replay = Replay(capture, speed=1, loop=True)
+    fw = Firmware(tmp_path, {"mqtt": "192.168.1.10", "meter": {"serial": "kaifa"}}, replay.port)
+    try:
+        wait_until(lambda: len([x for x in fw.status()["history"]["net_power"] if x is not None]) >= 2, 60, "two samples")
+        dom = _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--dump-dom")
+        points = _points(dom)
+        heights = {y for _, y in points}
+        assert len(points) >= 2 and len(heights) == 1 and 40 < heights.pop() < 60, points  # mid-height, flat
+        assert _shown(dom, "graph_range") == "4060 to 4170 W"  # 4117 W with a 50 W margin, rounded to 10 W
+        banner = _shown(dom, "config_errors")
+        assert banner.startswith('config.json: mqtt: must be an object {...} of mqtt.* fields, such as {"host": "192.168.1.10"}')
+        assert not re.search(r'id="config_errors" hidden', dom) and _shown(dom, "config") == "1 error (see the top)"
+        _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--screenshot=" + str(tmp_path / "steady.png"))
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        shutil.copy(str(tmp_path / "steady.png"), os.path.join(os.path.dirname(SCREENSHOT), "status-page-steady.png"))
     finally:
         fw.kill()
         replay.stop()
