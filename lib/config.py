@@ -99,8 +99,8 @@ def _check_fields(data, cfg, errors, optional):
         if group in groups and not isinstance(value, dict):
             # "mqtt": "192.168.1.10" is a known section of the wrong type, not an unknown field
             bad_groups.append(group)
-            errors.append("%s: must be an object {...} of %s.* fields%s (got %s)"
-                          % (group, group, _example(group, value), _short(json.dumps(value))))
+            shown = "" if group == "wifi" else "%s (got %s)" % (_example(group, value), _short(json.dumps(value)))
+            errors.append("%s: must be an object {...} of %s.* fields%s" % (group, group, shown))
         elif isinstance(value, dict) and group in groups:
             for key in value:
                 if group + "." + key not in known:
@@ -123,7 +123,8 @@ def _check_fields(data, cfg, errors, optional):
 
 def _example(group, value):
     # a section given as its main field's value: show the form meant, e.g. {"host": "192.168.1.10"}
-    first = {"mqtt": "host", "wifi": "ssid", "meter": "serial"}.get(group)
+    # (not for wifi: its one string could be the password, which no message shows)
+    first = {"mqtt": "host", "meter": "serial"}.get(group)
     if first and isinstance(value, str):
         return ", such as {%s: %s}" % (json.dumps(first), _short(json.dumps(value)))
     return ""
