@@ -69,6 +69,8 @@ def test_garbage_only_input_is_not_an_error():
 def test_help():
     p = _run(sys.executable, ["--help"])
     assert p.returncode == 0 and b"usage: han_decode.py" in p.stdout
+    p = _run(sys.executable, ["--hexx"])  # the README: exit 1 when an option is wrong
+    assert p.returncode == 1 and b"unknown option --hexx" in p.stderr
 
 
 def _hanlog_text(data_records, newline="\n"):
