@@ -123,6 +123,8 @@ def test_bad_hex_text_is_named_by_place_and_the_rest_decoded():
             "han_decode: stdin line 4 column 1: odd number of hex digits: '7' has no pair; dropped",
         ], err
         assert err[4].startswith("frames_ok=2 ")
+        p = _run(runtime, ["--hex"], b"7\n\n\n" + kaifa[1:] + b"\n\n")  # a byte split across lines, blank lines
+        assert p.returncode == 0 and json.loads(p.stdout)["active_power_import"] == 4117, p.stderr
         p = _run(runtime, ["--hex"], kaifa + b"a")  # odd length is not "not hex text": the frame is decoded
         assert p.returncode == 1 and json.loads(p.stdout)["active_power_import"] == 4117
         assert b"stdin line 1 column %d: odd number of hex digits: 'a' has no pair" % (len(kaifa) + 1) in p.stderr

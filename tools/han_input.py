@@ -214,6 +214,10 @@ def hex_text(src, feed, problems):
 def _hex_fast(chunk, pending, line, column):
     # a piece of good hex text at once -> (bytes, pending, line, column) after it; None when it is not
     digits = b"".join(chunk.split())
+    end_line = line + chunk.count(b"\n")
+    end_column = len(chunk) - chunk.rfind(b"\n") - 1 if b"\n" in chunk else column + len(chunk)
+    if not digits:  # whitespace only: a digit waiting for its pair goes on waiting
+        return b"", pending, end_line, end_column
     if pending is not None:
         digits = bytes([pending[0]]) + digits
     keep = None
@@ -223,8 +227,6 @@ def _hex_fast(chunk, pending, line, column):
         data = bytes.fromhex(str(digits, "ascii"))
     except (ValueError, UnicodeError):
         return None
-    end_line = line + chunk.count(b"\n")
-    end_column = len(chunk) - chunk.rfind(b"\n") - 1 if b"\n" in chunk else column + len(chunk)
     if keep is not None:
         i = len(chunk) - 1
         while chunk[i] in _WHITE:
