@@ -145,14 +145,18 @@ def _skip_line(src):
         chunk = src.read(True)
         if not chunk:
             return b""
-        data, _ = _breaks(chunk, True)
-        if b"\n" in data:
-            return chunk[data.index(b"\n") + 1 :]
+        ends = [i for i in (chunk.find(b) for b in (b"\n", b"\r", b"\x0b", b"\x0c")) if i >= 0]
+        if ends:  # what follows the first line break (\r\n is one; a \n next time is a blank line)
+            i = min(ends)
+            return chunk[i + 2 if chunk[i : i + 2] == b"\r\n" else i + 1 :]
 
 
 def _line(number, line, last, feed, problems):
     # one hanlog line: its bytes to feed; -> the time of the last record
     where = "line %d" % number
+    if len(line) > _MAX_LINE:  # the same whether it came in one piece or many
+        problems.add(where, "longer than %d characters; skipped" % _MAX_LINE)
+        return last
     if number == 1 and line[:3] == b"\xef\xbb\xbf":
         line = line[3:]  # a BOM from a Windows editor
     if _control(line):
