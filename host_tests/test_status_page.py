@@ -1,5 +1,6 @@
 # test_status_page.py Checks the status page in headless Chromium, the server under abuse, and the diagnosis.
 
+import json
 import os
 import random
 import re
@@ -78,14 +79,17 @@ def _points(dom):
     return [tuple(float(v) for v in p.split(",")) for p in m.group(1).split()] if m else []
 
 
-def test_a_steady_load_is_drawn_mid_graph_and_a_config_error_is_in_the_banner(tmp_path):
+def test_a_steady_load_is_drawn_mid_graph_a_config_error_is_in_the_banner_and_rssi_in_words(tmp_path):
     # one list 1 frame again and again: a constant power, which used to be drawn on the top edge;
     # and "mqtt": "192.168.1.10", a section of the wrong type, which the page must show at the top
     frame = good_hdlc("kaifa")[0]
     capture = tmp_path / "steady.hanlog"
     _hanlog(capture, [frame["bytes"]] * 200, 0.5)
     replay = Replay(capture, speed=1, loop=True)
-    fw = Firmware(tmp_path, {"mqtt": "192.168.1.10", "meter": {"serial": "kaifa"}}, replay.port)
+    control = tmp_path / "wifi.control"  # and a Wi-Fi link (the stand-in's signal is -58 dBm)
+    control.write_text("up")
+    fw = Firmware(tmp_path, {"mqtt": "192.168.1.10", "meter": {"serial": "kaifa"}, "wifi": {"ssid": "home"}}, replay.port,
+                  wifi_control=control)
     try:
         wait_until(lambda: len([x for x in fw.status()["history"]["net_power"] if x is not None]) >= 2, 60, "two samples")
         dom = _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--dump-dom")
@@ -96,12 +100,33 @@ def test_a_steady_load_is_drawn_mid_graph_and_a_config_error_is_in_the_banner(tm
         banner = _shown(dom, "config_errors")
         assert banner.startswith('config.json: mqtt: must be an object {...} of mqtt.* fields, such as {"host": "192.168.1.10"}')
         assert not re.search(r'id="config_errors" hidden', dom) and _shown(dom, "config") == "1 error (see the top)"
+        assert _shown(dom, "rssi") == "-58 dBm (good)"
         _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--screenshot=" + str(tmp_path / "steady.png"))
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
         shutil.copy(str(tmp_path / "steady.png"), os.path.join(os.path.dirname(SCREENSHOT), "status-page-steady.png"))
     finally:
         fw.kill()
         replay.stop()
+
+
+def _page_function(name):
+    # one function of the page's script, as the browser gets it
+    with open(os.path.join(ROOT, "lib", "status_page.html")) as f:
+        m = re.search(r"^function %s\(.*?^\}$" % name, f.read(), re.M | re.S)
+    assert m, name
+    return m.group(0)
+
+
+def test_uptime_reads_in_days_hours_minutes_and_rssi_in_words():
+    script = _page_function("ago") + _page_function("rssi") + """
+    console.log(JSON.stringify([0, 59, 65, 3600, 5 * 3600 + 3 * 60 + 7, 3 * 86400 + 4 * 3600 + 12 * 60].map(ago)));
+    console.log(JSON.stringify([-40, -55, -56, -67, -70, -75, -90, null].map(rssi)));"""
+    p = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    uptimes, signals = [json.loads(line) for line in p.stdout.splitlines()]
+    assert uptimes == ["0 s", "59 s", "1 min 5 s", "1 h 0 min", "5 h 3 min", "3 d 4 h 12 min"]
+    assert signals == ["-40 dBm (excellent)", "-55 dBm (excellent)", "-56 dBm (good)", "-67 dBm (good)",
+                       "-70 dBm (fair)", "-75 dBm (fair)", "-90 dBm (weak)", "n/a (not on Wi-Fi)"]
 
 
 def _exchange(port, data, wait=5):
