@@ -125,6 +125,11 @@ def test_bad_hex_text_is_named_by_place_and_the_rest_decoded():
         assert err[4].startswith("frames_ok=2 ")
         p = _run(runtime, ["--hex"], b"7\n\n\n" + kaifa[1:] + b"\n\n")  # a byte split across lines, blank lines
         assert p.returncode == 0 and json.loads(p.stdout)["active_power_import"] == 4117, p.stderr
+        p = _run(runtime, ["--hex"], b"x" * 25 + kaifa)  # the first 20 problems are printed, the rest counted
+        err = p.stderr.decode().splitlines()
+        assert p.returncode == 1 and json.loads(p.stdout)["active_power_import"] == 4117
+        assert len(err) == 22 and err[19].startswith("han_decode: stdin line 1 column 20: 'x'")
+        assert err[21] == "han_decode: 5 more problems in stdin not shown"
         p = _run(runtime, ["--hex"], kaifa + b"a")  # odd length is not "not hex text": the frame is decoded
         assert p.returncode == 1 and json.loads(p.stdout)["active_power_import"] == 4117
         assert b"stdin line 1 column %d: odd number of hex digits: 'a' has no pair" % (len(kaifa) + 1) in p.stderr
