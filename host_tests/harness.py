@@ -139,9 +139,10 @@ class Recorder:
 
 
 class Replay:
-    # tools/replay.py serving a capture over TCP
-    def __init__(self, capture, speed=20, loop=False):
-        self.port = free_port()
+    # tools/replay.py serving a capture over TCP. port: where an earlier replay served (the firmware
+    # connects to the same place again, as to a meter that was silent for a while)
+    def __init__(self, capture, speed=20, loop=False, port=None):
+        self.port = port or free_port()
         args = [sys.executable, os.path.join(ROOT, "tools", "replay.py"), "--tcp", "127.0.0.1:%d" % self.port, "--speed", str(speed)]
         self.proc = subprocess.Popen(args + (["--loop"] if loop else []) + [str(capture)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         first = self.proc.stdout.readline().decode()  # printed once it listens (a connect would be its client)

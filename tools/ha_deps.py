@@ -1,0 +1,147 @@
+# ha_deps.py Provides `make ha-deps`: a real Home Assistant core for the tests, in build/ha-venv.
+# MIT license
+#
+# Home Assistant needs Python 3.13 or newer. This finds the machine's newest such Python (on PATH or
+# in pyenv), makes build/ha-venv with it and installs PyPI's `homeassistant`: HA_VERSION if set,
+# else the newest release whose Requires-Python admits that Python (pip picks it; on Python 3.13.0
+# that is 2025.4.4, since 2025.5 and later want 3.13.2). Then the requirements of every integration
+# host_tests/ha_configuration.yaml loads, and of those Home Assistant always loads, read from the
+# installed manifests, within Home Assistant's own package_constraints.txt: the tests start it with
+# `hass --skip-pip`, so it never installs anything while it runs.
+#
+# build/ha-venv/.installed names the Python and the release: a second run with the same ones does
+# nothing. Without a Python >= 3.13, build/ha-venv.skip says why, and the Home Assistant tests skip
+# with that reason. Exit status: 0 when installed or skipped, 1 when an install failed.
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV = os.path.join(ROOT, "build", "ha-venv")
+MARKER = os.path.join(VENV, ".installed")
+SKIP = VENV + ".skip"
+CONFIG = os.path.join(ROOT, "host_tests", "ha_configuration.yaml")
+OLDEST = (3, 13)
+FLOWS = ("mqtt",)  # set up by the tests through config flows, so not in the configuration
+
+
+def say(message):
+    print("ha-deps: " + message, flush=True)
+
+
+def candidates():
+    # every python3 we can see: PATH's python3.N and python3, and pyenv's installs (not the shims)
+    names = ["python3.%d" % n for n in range(13, 30)] + ["python3"]
+    found = [shutil.which(n) for n in names]
+    root = os.environ.get("PYENV_ROOT") or os.path.expanduser("~/.pyenv")
+    found += glob.glob(os.path.join(root, "versions", "*", "bin", "python3"))
+    return [f for f in found if f]
+
+
+def version_of(python):
+    # (version tuple, real executable), or None when it does not run or cannot make a venv with pip
+    probe = "import sys, venv, ensurepip; print(sys.version_info[:3], sys.executable)"
+    try:
+        out = subprocess.run([python, "-c", probe], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if out.returncode:
+        return None
+    head, _, exe = out.stdout.strip().partition(") ")
+    return tuple(int(x) for x in head.strip("(").split(",")), exe
+
+
+def newest_python():
+    seen = {}
+    for c in candidates():
+        v = version_of(c)
+        if v:
+            seen[v[1]] = v[0]
+    best = max(seen.items(), key=lambda kv: kv[1], default=None)
+    return best, sorted(seen.values())
+
+
+def config_domains():
+    # the integrations the tests load: the test config's top-level keys, and those set up by a flow
+    with open(CONFIG) as f:
+        keys = {line.split(":")[0] for line in f if line[:1].isalpha() and ":" in line}
+    return sorted((keys | set(FLOWS)) - {"homeassistant"})
+
+
+def requirements(domains):
+    # run inside the venv: the requirements of these domains, Home Assistant's always-loaded ones and
+    # everything they depend on, from the installed manifests
+    import homeassistant.bootstrap as b
+
+    components = os.path.join(os.path.dirname(b.__file__), "components")
+    todo = set(domains) | b.CORE_INTEGRATIONS | b.DEFAULT_INTEGRATIONS
+    seen, reqs = set(), set()
+    while todo:
+        domain = todo.pop()
+        seen.add(domain)
+        with open(os.path.join(components, domain, "manifest.json")) as f:
+            manifest = json.load(f)
+        reqs.update(manifest.get("requirements", ()))
+        todo.update(set(manifest.get("dependencies", ())) - seen)
+    print("\n".join(sorted(reqs)))
+
+
+def pip(*args):
+    cmd = [os.path.join(VENV, "bin", "python"), "-m", "pip", "install", "--disable-pip-version-check", "--quiet"]
+    subprocess.run(cmd + list(args), check=True)
+
+
+def main():
+    if sys.argv[1:2] == ["--requirements"]:
+        return requirements(sys.argv[2:])
+    best, all_versions = newest_python()
+    if best is None or best[1][:2] < OLDEST:
+        reason = "no Python >= %d.%d on this machine (found %s): Home Assistant needs one; the Home Assistant tests skip" % (
+            OLDEST + (", ".join(".".join(map(str, v)) for v in all_versions) or "none",))
+        os.makedirs(os.path.dirname(SKIP), exist_ok=True)
+        if os.path.exists(MARKER):
+            os.remove(MARKER)  # a Home Assistant of a Python that is gone
+        with open(SKIP, "w") as f:
+            f.write(reason + "\n")
+        say(reason)
+        return 0
+    python, version = best
+    wanted = os.environ.get("HA_VERSION") or ""
+    stamp = "python %s %s homeassistant %s" % (".".join(map(str, version)), python, wanted or "newest")
+    try:
+        with open(MARKER) as f:
+            if f.readline().strip() == stamp:
+                say("%s already in build/ha-venv" % f.readline().strip())
+                return 0
+    except OSError:
+        pass
+    say("installing Home Assistant %s with %s (%s) into build/ha-venv" % (wanted or "(newest for this Python)", python,
+                                                                          ".".join(map(str, version))))
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run([python, "-m", "venv", VENV], check=True)
+    pip("homeassistant" + ("==" + wanted if wanted else ""))
+    site = subprocess.run([os.path.join(VENV, "bin", "python"), "-c", "import homeassistant, os; print(os.path.dirname(homeassistant.__file__))"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    reqs = subprocess.run([os.path.join(VENV, "bin", "python"), __file__, "--requirements"] + config_domains(),
+                          capture_output=True, text=True, check=True).stdout.split()
+    pip("-c", os.path.join(site, "package_constraints.txt"), *reqs)
+    installed = subprocess.run([os.path.join(VENV, "bin", "python"), "-c", "from homeassistant.const import __version__; print(__version__)"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    with open(MARKER, "w") as f:
+        f.write(stamp + "\nhomeassistant " + installed + "\n")
+    if os.path.exists(SKIP):
+        os.remove(SKIP)
+    say("Home Assistant %s installed" % installed)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except subprocess.CalledProcessError as e:
+        say("failed: %s" % " ".join(e.cmd))
+        sys.exit(1)
