@@ -216,9 +216,12 @@ class HomeAssistant:
             return self.earlier_logs
 
     def problems(self, since=0):
-        # log entries (with their tracebacks) of level WARNING or worse about MQTT or our entities, from
-        # character `since` of log() on; everything else Home Assistant logs is not this firmware's business
-        text = self.log()[since:]
-        starts = [m.start() for m in _ENTRY.finditer(text)] + [len(text)]
-        entries = [text[a:b] for a, b in zip(starts, starts[1:])]
-        return [e.strip() for e in entries if _ENTRY.match(e).group(1) in _BAD and _OURS.search(e)]
+        return problems(self.log()[since:])
+
+
+def problems(text):
+    # the log entries (with their tracebacks) of level WARNING or worse about MQTT or our entities;
+    # everything else Home Assistant logs is not this firmware's business
+    starts = [m.start() for m in _ENTRY.finditer(text)] + [len(text)]
+    entries = [text[a:b] for a, b in zip(starts, starts[1:])]
+    return [e.strip() for e in entries if _ENTRY.match(e).group(1) in _BAD and _OURS.search(e)]
