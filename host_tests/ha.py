@@ -20,7 +20,7 @@ import urllib.request
 from harness import free_port, wait_until
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "build", "ha-venv")
+VENV = os.path.join(ROOT, os.environ.get("HA_VENV") or os.path.join("build", "ha-venv"))  # make ha-deps
 HASS = os.path.join(VENV, "bin", "hass")
 CONFIG = os.path.join(ROOT, "host_tests", "ha_configuration.yaml")
 # a log entry of ours: its level is WARNING or worse and it names MQTT, our entities or our origin

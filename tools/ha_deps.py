@@ -12,6 +12,9 @@
 # build/ha-venv/.installed names the Python and the release: a second run with the same ones does
 # nothing. Without a Python >= 3.13, build/ha-venv.skip says why, and the Home Assistant tests skip
 # with that reason. Exit status: 0 when installed or skipped, 1 when an install failed.
+#
+# An older release for a check by hand (not part of make test): HA_VENV=build/ha-venv-2024.6
+# HA_PYTHON=python3.12 HA_VERSION='2024.6.*' make ha-deps, then the tests with the same HA_VENV.
 
 import glob
 import json
@@ -21,7 +24,7 @@ import subprocess
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-VENV = os.path.join(ROOT, "build", "ha-venv")
+VENV = os.path.join(ROOT, os.environ.get("HA_VENV") or os.path.join("build", "ha-venv"))
 MARKER = os.path.join(VENV, ".installed")
 SKIP = VENV + ".skip"
 CONFIG = os.path.join(ROOT, "host_tests", "ha_configuration.yaml")
@@ -99,6 +102,13 @@ def main():
     if sys.argv[1:2] == ["--requirements"]:
         return requirements(sys.argv[2:])
     best, all_versions = newest_python()
+    if os.environ.get("HA_PYTHON"):  # chosen by hand, whatever its version
+        exe = shutil.which(os.environ["HA_PYTHON"]) or os.environ["HA_PYTHON"]
+        found = version_of(exe)
+        if not found:
+            say("HA_PYTHON=%s does not run, or cannot make a venv" % exe)
+            return 1
+        return install(found[1], found[0])
     if best is None or best[1][:2] < OLDEST:
         reason = "no Python >= %d.%d on this machine (found %s): Home Assistant needs one; the Home Assistant tests skip" % (
             OLDEST + (", ".join(".".join(map(str, v)) for v in all_versions) or "none",))
@@ -109,18 +119,21 @@ def main():
             f.write(reason + "\n")
         say(reason)
         return 0
-    python, version = best
+    return install(*best)
+
+
+def install(python, version):
     wanted = os.environ.get("HA_VERSION") or ""
     stamp = "python %s %s homeassistant %s" % (".".join(map(str, version)), python, wanted or "newest")
     try:
         with open(MARKER) as f:
             if f.readline().strip() == stamp:
-                say("%s already in build/ha-venv" % f.readline().strip())
+                say("%s already in %s" % (f.readline().strip(), os.path.relpath(VENV, ROOT)))
                 return 0
     except OSError:
         pass
-    say("installing Home Assistant %s with %s (%s) into build/ha-venv" % (wanted or "(newest for this Python)", python,
-                                                                          ".".join(map(str, version))))
+    say("installing Home Assistant %s with %s (%s) into %s" % (wanted or "(newest for this Python)", python,
+                                                                ".".join(map(str, version)), os.path.relpath(VENV, ROOT)))
     shutil.rmtree(VENV, ignore_errors=True)
     subprocess.run([python, "-m", "venv", VENV], check=True)
     pip("homeassistant" + ("==" + wanted if wanted else ""))
