@@ -48,10 +48,9 @@ _DIAG = (
 
 def _frames():
     by_id = {r["id"]: r for r in records("kaifa")}
-    f = {k: _kaifa_frame(by_id[i]) for k, i in (("L1", "kaifa-amshan-llc-list1"), ("L1b", "kaifa-ams-gh493-2"),
-                                                 ("L2", "kaifa-amshan-llc-list2"), ("L3", "kaifa-amshan-llc-list3"),
-                                                 ("B3", "kaifa-ams-gh242-1"))}
-    return f
+    return {k: _kaifa_frame(by_id[i]) for k, i in (("L1", "kaifa-amshan-llc-list1"), ("L1b", "kaifa-ams-gh493-2"),
+                                                    ("L2", "kaifa-amshan-llc-list2"), ("L3", "kaifa-amshan-llc-list3"),
+                                                    ("B3", "kaifa-ams-gh242-1"))}
 
 
 class House:
@@ -126,7 +125,13 @@ def house(tmp_path_factory):
         pytest.skip(reason)
     h = House(tmp_path_factory.mktemp("house"))
     try:
-        h.start()
+        try:
+            h.start()
+        except AssertionError as e:  # with what Home Assistant said about it, if anything
+            said = ha.problems(h.ha.log()) if h.ha else []
+            if said:
+                raise AssertionError("%s\n\nHome Assistant logged:\n\n%s" % (e, "\n\n".join(said))) from e
+            raise
         yield h
     finally:
         h.close()
