@@ -13,9 +13,12 @@
 # nothing. Without a Python >= 3.13, build/ha-venv.skip says why, and the Home Assistant tests skip
 # with that reason. Exit status: 0 when installed or skipped, 1 when an install failed.
 #
-# An older release for a check by hand (not part of make test): HA_VENV=build/ha-venv-2024.6
-# HA_PYTHON=python3.12 HA_VERSION='2024.6.*' make ha-deps, then the tests with the same HA_VENV.
+# An older release for a check by hand (not part of make test), say the oldest the discovery
+# supports: HA_VENV=build/ha-venv-2024.6 HA_PYTHON=python3.12 HA_VERSION='2024.6.*'
+# HA_PIP_EXTRA='josepy<2' make ha-deps, then the tests with the same HA_VENV. HA_PIP_EXTRA: what an
+# old release needs pinned that it did not pin itself (2024.6's cloud code fails to import with josepy 2).
 
+import ast
 import glob
 import json
 import os
@@ -75,13 +78,23 @@ def config_domains():
     return sorted((keys | set(FLOWS)) - {"homeassistant"})
 
 
-def requirements(domains):
-    # run inside the venv: the requirements of these domains, Home Assistant's always-loaded ones and
-    # everything they depend on, from the installed manifests
-    import homeassistant.bootstrap as b
+def _always_loaded(homeassistant_dir):
+    # bootstrap.py's CORE_INTEGRATIONS and DEFAULT_INTEGRATIONS, read from its source: importing it
+    # would import half of Home Assistant (and old releases' imports break on newer libraries)
+    with open(os.path.join(homeassistant_dir, "bootstrap.py")) as f:
+        tree = ast.parse(f.read())
+    found = set()
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") in ("CORE_INTEGRATIONS", "DEFAULT_INTEGRATIONS") for t in node.targets):
+            found |= set(ast.literal_eval(node.value))
+    return found
 
-    components = os.path.join(os.path.dirname(b.__file__), "components")
-    todo = set(domains) | b.CORE_INTEGRATIONS | b.DEFAULT_INTEGRATIONS
+
+def requirements(homeassistant_dir, domains):
+    # the requirements of these domains, Home Assistant's always-loaded ones and everything they
+    # depend on, from the installed manifests
+    components = os.path.join(homeassistant_dir, "components")
+    todo = set(domains) | _always_loaded(homeassistant_dir)
     seen, reqs = set(), set()
     while todo:
         domain = todo.pop()
@@ -90,7 +103,7 @@ def requirements(domains):
             manifest = json.load(f)
         reqs.update(manifest.get("requirements", ()))
         todo.update(set(manifest.get("dependencies", ())) - seen)
-    print("\n".join(sorted(reqs)))
+    return sorted(reqs)
 
 
 def pip(*args):
@@ -99,8 +112,6 @@ def pip(*args):
 
 
 def main():
-    if sys.argv[1:2] == ["--requirements"]:
-        return requirements(sys.argv[2:])
     best, all_versions = newest_python()
     if os.environ.get("HA_PYTHON"):  # chosen by hand, whatever its version
         exe = shutil.which(os.environ["HA_PYTHON"]) or os.environ["HA_PYTHON"]
@@ -124,7 +135,8 @@ def main():
 
 def install(python, version):
     wanted = os.environ.get("HA_VERSION") or ""
-    stamp = "python %s %s homeassistant %s" % (".".join(map(str, version)), python, wanted or "newest")
+    extra = (os.environ.get("HA_PIP_EXTRA") or "").split()
+    stamp = "python %s %s homeassistant %s%s" % (".".join(map(str, version)), python, wanted or "newest", "".join(" " + e for e in extra))
     try:
         with open(MARKER) as f:
             if f.readline().strip() == stamp:
@@ -136,12 +148,10 @@ def install(python, version):
                                                                 ".".join(map(str, version)), os.path.relpath(VENV, ROOT)))
     shutil.rmtree(VENV, ignore_errors=True)
     subprocess.run([python, "-m", "venv", VENV], check=True)
-    pip("homeassistant" + ("==" + wanted if wanted else ""))
+    pip("homeassistant" + ("==" + wanted if wanted else ""), *extra)
     site = subprocess.run([os.path.join(VENV, "bin", "python"), "-c", "import homeassistant, os; print(os.path.dirname(homeassistant.__file__))"],
                           capture_output=True, text=True, check=True).stdout.strip()
-    reqs = subprocess.run([os.path.join(VENV, "bin", "python"), __file__, "--requirements"] + config_domains(),
-                          capture_output=True, text=True, check=True).stdout.split()
-    pip("-c", os.path.join(site, "package_constraints.txt"), *reqs)
+    pip("-c", os.path.join(site, "package_constraints.txt"), *requirements(site, config_domains()))
     installed = subprocess.run([os.path.join(VENV, "bin", "python"), "-c", "from homeassistant.const import __version__; print(__version__)"],
                                capture_output=True, text=True, check=True).stdout.strip()
     with open(MARKER, "w") as f:
