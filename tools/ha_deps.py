@@ -14,7 +14,7 @@
 # with that reason. Exit status: 0 when installed or skipped, 1 when an install failed.
 #
 # An older release for a check by hand (not part of make test), say the oldest the discovery
-# supports: HA_VENV=build/ha-venv-2024.6 HA_PYTHON=python3.12 HA_VERSION='2024.6.*'
+# supports: HA_VENV=build/ha-venv-2024.6 HA_PYTHON=3.12 HA_VERSION='2024.6.*'
 # HA_PIP_EXTRA='josepy<2' make ha-deps, then the tests with the same HA_VENV. HA_PIP_EXTRA: what an
 # old release needs pinned that it did not pin itself (2024.6's cloud code fails to import with josepy 2).
 
@@ -61,14 +61,14 @@ def version_of(python):
     return tuple(int(x) for x in head.strip("(").split(",")), exe
 
 
-def newest_python():
+def pythons():
+    # {real executable: version} of every Python found
     seen = {}
     for c in candidates():
         v = version_of(c)
         if v:
             seen[v[1]] = v[0]
-    best = max(seen.items(), key=lambda kv: kv[1], default=None)
-    return best, sorted(seen.values())
+    return seen
 
 
 def config_domains():
@@ -112,17 +112,24 @@ def pip(*args):
 
 
 def main():
-    best, all_versions = newest_python()
-    if os.environ.get("HA_PYTHON"):  # chosen by hand, whatever its version
-        exe = shutil.which(os.environ["HA_PYTHON"]) or os.environ["HA_PYTHON"]
-        found = version_of(exe)
+    found = pythons()
+    chosen = os.environ.get("HA_PYTHON")
+    if chosen:  # by hand, whatever its version: a version ("3.12": the newest 3.12 found) or a command
+        if chosen[:1].isdigit():
+            want = tuple(int(x) for x in chosen.split("."))
+            found = {exe: v for exe, v in found.items() if v[: len(want)] == want}
+        else:
+            v = version_of(shutil.which(chosen) or chosen)
+            found = {v[1]: v[0]} if v else {}
         if not found:
-            say("HA_PYTHON=%s does not run, or cannot make a venv" % exe)
+            say("HA_PYTHON=%s: no such Python here that runs and can make a venv" % chosen)
             return 1
-        return install(found[1], found[0])
+    best = max(found.items(), key=lambda kv: kv[1], default=None)
+    if chosen:
+        return install(*best)
     if best is None or best[1][:2] < OLDEST:
         reason = "no Python >= %d.%d on this machine (found %s): Home Assistant needs one; the Home Assistant tests skip" % (
-            OLDEST + (", ".join(".".join(map(str, v)) for v in all_versions) or "none",))
+            OLDEST + (", ".join(".".join(map(str, v)) for v in sorted(found.values())) or "none",))
         os.makedirs(os.path.dirname(SKIP), exist_ok=True)
         if os.path.exists(MARKER):
             os.remove(MARKER)  # a Home Assistant of a Python that is gone
