@@ -12,7 +12,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
