@@ -161,6 +161,22 @@ def test_registers_every_15_minutes_still_give_clock_hours():
     assert (hours[2][1], hours[3][1]) == (m.hour(t0 + 7200)[0], m.hour(t0 + 3 * 3600)[0])
 
 
+def test_live_registers_every_30_s_give_clock_hours_and_totals_that_are_the_registers():
+    # Swedish Kaifa and Danish Kamstrup send the registers with every message
+    t0 = _t(2026, 5, 6, 8)
+    m = Meter(t0, t0 + 3 * 3600, every=_STEP, delay=0)
+    acc = Accounting()
+    hours = []
+    acc.on_hour = lambda *h: hours.append(h)
+    for e in m.events:
+        if e[0] == "p":
+            acc.power(e[1], e[2], e[3])
+        else:
+            acc.register(e[1], e[2], e[3])
+            assert acc.totals() == (e[2], e[3]), e
+    assert [(h[1], h[2]) for h in hours] == [m.hour(t0 + i * 3600) for i in range(3)]
+
+
 def test_a_register_read_mid_quarter_only_moves_the_running_totals():
     acc = Accounting()
     acc.register(_t(2026, 1, 1, 10) + 400, 1000, 0)

@@ -62,12 +62,14 @@ class Accounting:
             self._new_meter(t, imp, exp)
             return
         q = t - t % _QUARTER
-        if t - q >= _SNAP_S:  # a register read mid-quarter (live registers): running totals only
+        if t - q >= _SNAP_S or p is not None and q <= p[0]:
+            # read mid-quarter, or again after the quarter's (meters that send live registers
+            # every few seconds): the running totals only
             self._rebase(t, imp, exp)
             return
         if p is None or q - p[0] > _MAX_SPAN:
             self._start(q, imp, exp)
-        elif q > p[0]:
+        else:
             self._span(q, imp, exp, False)
         self._rebase(q, imp, exp)
 
@@ -94,13 +96,14 @@ class Accounting:
             return None
         h = self.last[0] - self.last[0] % _HOUR
         imp = exp = 0
-        part = self.part
-        if part is not None and part[0] == h:
-            imp, exp = part[1], part[2]
         for b in self.buckets:
             if b[0] >= h:
-                imp += b[2] // _HOUR
-                exp += b[3] // _HOUR
+                imp += b[2]
+                exp += b[3]
+        imp, exp = imp // _HOUR, exp // _HOUR
+        part = self.part
+        if part is not None and part[0] == h:
+            imp, exp = imp + part[1], exp + part[2]
         return h, imp, exp
 
     def present(self):

@@ -74,12 +74,13 @@ def label(t):
     return "%04d-%02d-%02dT%02d:%02d+%02d:00" % (y, m, d, h, mi, offset(t) // _HOUR)
 
 
-def to_utc(c, hint=None):
+def to_utc(c, hint=None, after=None):
     # UTC time of a meter clock c = (Y, M, D, h, m, s, deviation u16, status) in local time.
     # The deviation is used when it is one of Europe/Oslo's two (NO meters send 0x8000 or even 0
     # with local time, protocol.md 4.3); else Europe/Oslo's rules decide. In the repeated hour of
     # October's change the status's daylight-saving bit says summer; without it the earlier (summer)
-    # reading is taken unless that goes back more than _SLACK before hint, the last time seen.
+    # reading is taken unless that goes back more than _SLACK before hint, the last time seen, or
+    # is not later than after (the last register message: one list 3 an hour, each later).
     s = days(c[0], c[1], c[2]) * _DAY + c[3] * _HOUR + c[4] * 60 + c[5]
     dev = c[6]
     if dev != _NOT_SPECIFIED:
@@ -91,7 +92,7 @@ def to_utc(c, hint=None):
     if summer and winter:  # the repeated 02:00 hour
         if c[7] != 0xFF and c[7] & _DST_BIT:
             return s - _SUMMER
-        if hint is not None and s - _SUMMER < hint - _SLACK:
+        if hint is not None and s - _SUMMER < hint - _SLACK or after is not None and s - _SUMMER <= after:
             return s - _STD
         return s - _SUMMER
     if summer:

@@ -31,12 +31,16 @@ class Ledger:
         self.on_month = on_month  # on_month(): after the month's last hour, the month still current
         self.anchor = None  # (meter time, dongle seconds) of the last message with a clock
         self._guess = 0  # dongle seconds made up from list 2 messages, when none are given
+        self.unreported = False  # hours added since on_month was last called
+        self._register_t = None  # meter time of the last register message
 
     def _hour(self, start, imp, exp, estimated):
         done = self.tariff.add(start, imp, exp, estimated)
+        self.unreported = True
         if self.on_hour:
             self.on_hour(start, imp, exp, estimated)
         if done and self.on_month:
+            self.unreported = False
             self.on_month()
 
     def reading(self, rd, now_s=None):
@@ -49,7 +53,7 @@ class Ledger:
         t = None
         if body or rd.has_notification_clock:
             c = rd.notification_clock if rd.has_notification_clock else rd.clock
-            t = caltime.to_utc(c, self.acc.now)
+            t = caltime.to_utc(c, self.acc.now, self._register_t if c is rd.clock else None)
             self.anchor = (t, now_s)
         elif self.anchor is not None:
             t = self.anchor[0] + now_s - self.anchor[1]
@@ -59,7 +63,8 @@ class Ledger:
             exp = _whole(rd, _P_EXP, 0) if rd.present[_P_EXP] else None
             self.acc.power(t, _whole(rd, _P_IMP, 0), exp)
         if rd.present[_E_IMP] and rd.present[_E_EXP]:
-            at = caltime.to_utc(rd.clock, self.acc.now) if body else t  # the registers' own time
+            at = caltime.to_utc(rd.clock, self.acc.now, self._register_t) if body else t  # the registers' own time
+            self._register_t = at
             n, e = rd.number(_E_IMP)
             self.acc.register(at, _whole(rd, _E_IMP, 3), _whole(rd, _E_EXP, 3), 10 ** (e + 3) if e + 3 > 0 else 1)
 

@@ -1,13 +1,14 @@
 # han_decode.py Provides a PC command that decodes a HAN byte stream into one JSON object per message.
 # Runs under CPython and under the MicroPython unix port, with the firmware's own lib/ modules.
 #
-#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
+#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 #
 # Reads a capture from FILE or stdin: a hanlog file (docs/capture-format.md; recognised by itself,
 # the bytes of its records are decoded in order), raw bytes, or hex text with --hex (whitespace
 # ignored). Prints one JSON object per decoded message on stdout, in stream order; the counters go
 # to stderr at the end. Exit status: 0, or 1 when the input cannot be read or a hanlog line is
-# malformed. The JSON schema is in docs/decoder.md.
+# malformed. The JSON schema is in docs/decoder.md. With --hours it prints the energy accounting
+# instead (lib/ledger.py, docs/accounting.md): one object per completed clock hour, and one per month.
 
 import os
 import sys
@@ -20,8 +21,9 @@ if sys.implementation.name != "micropython":
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
 from hanlog import parse_record  # noqa: E402  (beside this file: the one hanlog line parser)
+from ledger import Ledger  # noqa: E402
 
-_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
+_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 
 Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON lines.
   FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
@@ -29,6 +31,9 @@ Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON l
                         the bytes of its records are decoded in order; anything else is raw bytes
   --hex                 the input is hex text (whitespace ignored), not raw bytes or hanlog
   --kamstrup-energy-wh  Kamstrup energy registers count Wh (Swedish meters), not 10 Wh
+  --hours               print the clock hours of import and export from the registers instead,
+                        each as soon as it is known, and the month's capacity peaks after each
+                        month and at the end (docs/accounting.md)
 """
 
 
@@ -38,7 +43,7 @@ def _fail(message):
 
 
 def _arguments(argv):
-    options = {"hex": False, "wh": False, "path": None}
+    options = {"hex": False, "wh": False, "hours": False, "path": None}
     for a in argv:
         if a in ("-h", "--help"):
             sys.stdout.write(_USAGE)
@@ -47,6 +52,8 @@ def _arguments(argv):
             options["hex"] = True
         elif a == "--kamstrup-energy-wh":
             options["wh"] = True
+        elif a == "--hours":
+            options["hours"] = True
         elif a.startswith("-") and a != "-":
             _fail("unknown option %s (see --help)" % a)
         elif options["path"] is None:
@@ -189,7 +196,9 @@ def main(argv):
     data = None if not options["hex"] and not _stdin(path) and _regular(path) else _read(path)
     if options["hex"]:
         data = _from_hex(data)
-    decoder = Decoder(lambda rd: sys.stdout.write(rd.json() + "\n"), kamstrup_energy_in_wh=options["wh"])
+    ledger = _hours() if options["hours"] else None
+    out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
+    decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"])
     assembler = Assembler(decoder.apdu)
 
     def feed(chunk):
@@ -209,6 +218,16 @@ def main(argv):
     if d.last_unknown_list_len:
         line += " last_unknown_list=%s" % str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "ascii")
     sys.stderr.write(line + "\n")
+    if ledger and ledger.unreported:
+        ledger.on_month()  # the month so far
+
+
+def _hours():
+    # --hours: a Ledger that prints each completed clock hour and each month's peaks
+    led = Ledger()
+    led.on_hour = lambda *h: sys.stdout.write(led.hour_json(*h) + "\n")
+    led.on_month = lambda: sys.stdout.write(led.month_json() + "\n")
+    return led
 
 
 main(sys.argv[1:])
