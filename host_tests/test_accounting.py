@@ -367,6 +367,51 @@ def test_a_reset_across_midnight_keeps_today_yesterday_and_the_month():
     assert [d[0] for d in t.days] == [caltime.days(2026, 9, 9), caltime.days(2026, 9, 10)]
 
 
+def test_the_state_file_is_written_whole_and_a_cut_rename_is_recovered():
+    import os
+
+    path = "/tmp/test_accounting_%d.json" % os.getpid() if hasattr(os, "getpid") else "/tmp/test_accounting.json"
+    t0 = _t(2026, 9, 9, 20)
+    m = Meter(t0, t0 + 3 * 3600)
+    led, _ = _ledger_hours(m.events)
+    try:
+        assert Ledger().load(path) == "no saved state"
+        led.save(path)
+        again = Ledger()
+        assert again.load(path) is None and again.to_bytes() == led.to_bytes()
+        os.rename(path, path + ".tmp")  # the cut came between the write and the rename
+        again = Ledger()
+        assert again.load(path) is None and again.tariff.today == led.tariff.today
+        with open(path, "wb") as f:
+            f.write(b'{"v": 1, "acc"')  # a damaged file, and the temp file: taken
+        assert Ledger().load(path) is None
+        os.remove(path + ".tmp")
+        assert "not JSON" in Ledger().load(path)
+    finally:
+        for p in (path, path + ".tmp"):
+            try:
+                os.remove(p)
+            except OSError:
+                pass
+
+
+def test_so_far_and_today_peak_during_an_hour():
+    t0 = _t(2026, 2, 3, 6)
+    led = Ledger()
+    acc = led.acc
+    m = Meter(t0, t0 + 3600 + 1800)
+    hours = []
+    acc.on_hour = lambda *h: (hours.append(h), led._hour(*h))
+    _feed(acc, m.events)
+    h, imp, exp = acc.so_far()
+    assert h == t0 + 3600 and len(hours) == 1
+    true = sum(_profile(t) * _STEP for t in range(t0 + 3600, t0 + 5400, _STEP)) // 3600
+    assert true - imp in (0, 1) and exp == 0
+    assert acc.present() == (_profile(t0 + 5400), 0)
+    assert led.tariff.today_peak() == (t0, hours[0][1]) and led.tariff.today_peak(t0 + 5400) == (t0, hours[0][1])
+    assert led.tariff.today_peak(_t(2026, 2, 4, 0) + 60) is None
+
+
 def test_state_that_is_not_right_is_refused_naming_the_field():
     led = Ledger()
     for bad, name in ((b"{", "JSON"), (b'{"v": 1, "acc": {"point": [1, 2]}, "tariff": {}}', "point"),

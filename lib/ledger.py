@@ -8,6 +8,7 @@
 # the one before (the push interval of list 2 on every Norwegian meter, protocol.md 1.2).
 
 import json
+import os
 from micropython import const
 from obis import field
 import caltime
@@ -112,6 +113,30 @@ class Ledger:
         self.acc.restore(d["acc"])
         self.tariff.restore(d["tariff"])
         self.anchor = None
+        self._register_t = None
+
+    def save(self, path):
+        # the state to flash at once: written to path.tmp, then renamed over path, so a reset or a
+        # power cut leaves the old state or the new one (as energy_queue.py does)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(self.to_bytes())
+        os.rename(tmp, path)
+
+    def load(self, path):
+        # the saved state -> None, or why it was not taken. path.tmp is the new state when the cut
+        # came between its write and the rename (FAT removes the old file first)
+        why = "no saved state"
+        for p in (path, path + ".tmp"):
+            try:
+                with open(p, "rb") as f:
+                    self.from_bytes(f.read())
+                return None
+            except OSError:
+                pass
+            except ValueError as e:
+                why = "%s: %s" % (p, e)
+        return why
 
 
 def _whole(rd, f, shift):

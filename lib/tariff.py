@@ -78,8 +78,11 @@ class Tariff:
             lo = t
         return lo, None
 
-    def today_peak(self):
-        # (hour start, import Wh) of today's highest completed hour, or None
+    def today_peak(self, now=None):
+        # (hour start, import Wh) of today's highest completed hour, or None; with now (UTC time),
+        # None also when no hour of now's day has completed yet
+        if now is not None and caltime.day_of(now) != self.day:
+            return None
         best = None
         for h in self.today:
             if best is None or h[1] > best[1]:
