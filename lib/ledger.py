@@ -3,7 +3,8 @@
 #
 # A message with a clock (list 3; Kaifa and Kamstrup put one in every header) gives the meter's
 # time; one without (Aidon lists 1 and 2) is placed by the dongle's seconds since the last clock,
-# so a dongle whose clock is minutes off the meter's still books by the meter's. Without dongle
+# so a dongle whose clock is minutes off the meter's still books by the meter's. Aidon's list 3
+# clock is the quarter hour its registers were frozen at; the message was sent 10 s later. Without dongle
 # seconds (a capture without times, tools/han_decode.py), a list 2 message is taken as 10 s after
 # the one before (the push interval of list 2 on every Norwegian meter, protocol.md 1.2).
 
@@ -21,6 +22,7 @@ _P_EXP = field("active_power_export")
 _E_IMP = field("active_energy_import")
 _E_EXP = field("active_energy_export")
 _LIST2_S = const(10)
+_FROZEN_S = const(10)  # list 3 is sent this long after the quarter hour its clock shows (protocol.md 1.2)
 _VERSION = const(1)
 
 
@@ -50,24 +52,27 @@ class Ledger:
             if rd.list_number() != 1:
                 self._guess += _LIST2_S
             now_s = self._guess
-        body = rd.present[_CLOCK] == 1
-        t = None
-        if body or rd.has_notification_clock:
-            c = rd.notification_clock if rd.has_notification_clock else rd.clock
-            t = caltime.to_utc(c, self.acc.now, self._register_t if c is rd.clock else None)
-            self.anchor = (t, now_s)
+        at = None  # the meter's time of the registers: the clock in the body (list 3)
+        if rd.present[_CLOCK]:
+            at = caltime.to_utc(rd.clock, self.acc.now, self._register_t)
+        if rd.has_notification_clock:  # the time it was sent
+            t = caltime.to_utc(rd.notification_clock, self.acc.now)
+        elif at is not None:  # Aidon and L+G freeze list 3's clock at hh:00:00 and send it at :10
+            t = at + _FROZEN_S if rd.clock[4] % 15 == 0 and rd.clock[5] == 0 else at
         elif self.anchor is not None:
             t = self.anchor[0] + now_s - self.anchor[1]
-        if t is None:
+        else:
             return  # no meter time yet: nothing can be placed
+        if at is not None or rd.has_notification_clock:
+            self.anchor = (t, now_s)
         if rd.present[_P_IMP]:
             exp = _whole(rd, _P_EXP, 0) if rd.present[_P_EXP] else None
             self.acc.power(t, _whole(rd, _P_IMP, 0), exp)
         if rd.present[_E_IMP] and rd.present[_E_EXP]:
-            at = caltime.to_utc(rd.clock, self.acc.now, self._register_t) if body else t  # the registers' own time
+            at = t if at is None else at
             self._register_t = at
-            n, e = rd.number(_E_IMP)
-            self.acc.register(at, _whole(rd, _E_IMP, 3), _whole(rd, _E_EXP, 3), 10 ** (e + 3) if e + 3 > 0 else 1)
+            e = rd.number(_E_IMP)[1] + 3
+            self.acc.register(at, _whole(rd, _E_IMP, 3), _whole(rd, _E_EXP, 3), 10**e if e > 0 else 1)
 
     # --- JSON, with the meter's decimals ---
 
