@@ -133,6 +133,21 @@ def test_lost_registers_without_power_readings_split_by_time_and_still_sum_exact
     assert max(h[1] for h in est) - min(h[1] for h in est) <= 1
 
 
+def test_registers_repeated_unchanged_while_power_flowed_count_as_lost():
+    # Aidon has sent an hour's registers again an hour later (amsreader #1119): not 0 then double
+    t0 = _t(2026, 2, 3)
+    m = Meter(t0, t0 + 4 * 3600)
+    ev = []
+    for e in m.events:
+        if e[0] == "r" and e[1] - 10 == t0 + 2 * 3600:
+            e = ("r", e[1]) + m.reg[t0 + 3600]  # a fresh clock, the registers of an hour before
+        ev.append(e)
+    _, hours = _run(ev)
+    assert [h[3] for h in hours] == [False, True, True, False]
+    assert hours[1][1] + hours[2][1] == m.reg[t0 + 3 * 3600][0] - m.reg[t0 + 3600][0]
+    assert abs(hours[1][1] - m.hour(t0 + 3600)[0]) <= 1
+
+
 def test_a_replaced_meter_starts_a_new_series_without_a_negative_hour():
     t0 = _t(2026, 4, 10)
     old = Meter(t0, t0 + 3 * 3600)

@@ -174,3 +174,18 @@ def test_hours_prints_clock_hours_and_the_month_identically_on_both_runtimes(tmp
                             "peak_mean_kw": 1.5, "step_kw": [0, 2]}
         outputs.append(p.stdout)
     assert outputs[0] == outputs[1]
+
+
+def test_hours_of_real_aidon_frames_do_not_book_a_stale_hour_as_0_then_double():
+    # amsreader #1119: at 18:00 the meter sent its 17:00 clock and registers again
+    frames = [r["bytes"] for r in good_hdlc("aidon") if r["id"].startswith("aidon-ams-gh1119-")]
+    data = b"".join(frames)
+    for runtime in _RUNTIMES:
+        p = _run(runtime, ["--hours", "-"], data)
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        assert [(x["hour"], x["how"]) for x in lines[:3]] == [("2025-12-14T16:00+01:00", "register"),
+                                                             ("2025-12-14T17:00+01:00", "estimated"),
+                                                             ("2025-12-14T18:00+01:00", "estimated")]
+        assert lines[0]["import_kwh"] == 1.77  # 109554.02 - 109552.25
+        assert round((lines[1]["import_kwh"] + lines[2]["import_kwh"]) * 100) == 805  # 109562.07 - 109554.02
+        assert lines[3]["month"] == "2025-12" and lines[3]["step_kw"] == [2, 5]

@@ -20,6 +20,7 @@ _SNAP_S = const(120)  # list 3 comes at hh:00:05 to hh:00:55 (protocol.md 1.2)
 _HOLD_S = const(60)  # a power value stands until the next one, for at most this long
 _MAX_SPAN = const(172800)  # registers missing for longer than 48 h: a new series, no hours guessed
 _MAX_BUCKETS = const(50)
+_STALE_WH = const(50)  # Aidon has repeated an hour's registers unchanged (protocol.md 5.1, amsreader #1119)
 _VERSION = const(1)
 
 
@@ -69,6 +70,8 @@ class Accounting:
             return
         if p is None or q - p[0] > _MAX_SPAN:
             self._start(q, imp, exp)
+        elif imp == p[1] and exp == p[2] and self._flow(q) >= _STALE_WH * _HOUR:
+            return  # registers that did not move while power flowed: a stale repeat, as if lost
         else:
             self._span(q, imp, exp, False)
         self._rebase(q, imp, exp)
@@ -210,6 +213,14 @@ class Accounting:
                 o[2] += b[4]
         self.buckets = keep
         return out
+
+    def _flow(self, q):
+        # import plus export Ws integrated before q
+        n = 0
+        for b in self.buckets:
+            if b[0] < q:
+                n += b[2] + b[3]
+        return n
 
     def _rebase(self, t, imp, exp):
         # running totals from this register: itself plus the power integrated since t
