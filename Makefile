@@ -17,7 +17,7 @@ NPM_DIR := build/npm
 .PHONY: help venv system-deps browser-deps node-deps test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy clean
 
 help:
-	@echo "make sim    - the firmware on this PC against a replayed meter, a local broker, the page on :8080"
+	@echo "make sim    - the firmware on this PC against a virtual meter, a local broker, the page on :8080"
 	@echo "make test   - everything CI runs: pytest, the same checks on MicroPython (x64 and 32-bit), mpy-cross"
 	@echo "make bench  - decoder speed against amshan, allocation on MicroPython, firmware latency and heap"
 	@echo "make fuzz   - 2 million mutated frames on MicroPython (heap locked), then atheris (about 9 min)"
@@ -78,8 +78,9 @@ bench: venv system-deps node-deps
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check amshan==2.1.1
 	$(PY) tools/bench.py
 
-# The firmware on the unix port against a replayed meter; METER=aidon|kaifa|kamstrup or CAPTURE=file,
-# SPEED=N, MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page.
+# The firmware on the unix port against a virtual meter (tools/virtual_meter.py): METER=aidon|kaifa|kamstrup|landisgyr,
+# START=2026-03-29T00:00 (Norwegian time; default now), SPEED=N, SOLAR=1, SEED=N; or CAPTURE=file replays a capture.
+# MQTT_HOST/MQTT_PORT for a broker of your own, HTTP_PORT for the status page, UART_PORT (default: a free one).
 sim: venv system-deps
 	$(PY) tools/sim.py
 

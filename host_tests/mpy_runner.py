@@ -28,6 +28,7 @@ SHARED = (
     "test_counter_wrap",
     "test_energy_queue",
     "test_mqtt_client",
+    "test_virtual_meter",
     "test_accounting",
 )
 

@@ -240,28 +240,40 @@ def loop_period(records):
 
 
 def play(records, target, speed, loop, start_delay, verbose):
-    chunk = max(1, round(_RATE * speed * _CHUNK_S))
+    pace(_timeline(records, loop), target, speed, start_delay, verbose)
+
+
+def _timeline(records, loop):
+    # (seconds after the first record, bytes) of the capture, again and again when looping
     first = records[0][0]
     period = loop_period(records)
-    zero = time.monotonic() + start_delay  # wall time of capture time 0
-    wire_free = 0.0  # capture time at which the previous record has gone out
     offset = 0.0  # capture time added on each pass of a looping replay
     while True:
         for t, data in records:
-            start = max(t - first + offset, wire_free)  # a record waits for the one before it
-            for i in range(0, len(data), chunk):
-                due = zero + (start + i / _RATE) / speed
-                target.idle(due - time.monotonic())
-                if verbose and i == 0:
-                    log("%.3f s  %d bytes  %s" % (start, len(data), data[:8].hex()))
-                waited = target.send(data[i : i + chunk])
-                late = time.monotonic() - due
-                if late > 0 and (waited or late > _SLACK_S):  # held up: carry on from here, no burst
-                    zero += late
-            wire_free = start + len(data) / _RATE
+            yield t - first + offset, data
         if not loop:
             return
         offset += period
+
+
+def pace(items, target, speed, start_delay, verbose):
+    # send (seconds from the start, bytes) items at their times divided by speed, the bytes of each
+    # at the wire's rate; items may be a generator that never ends (tools/virtual_meter.py)
+    chunk = max(1, round(_RATE * speed * _CHUNK_S))
+    zero = time.monotonic() + start_delay  # wall time of capture time 0
+    wire_free = 0.0  # capture time at which the previous record has gone out
+    for t, data in items:
+        start = max(t, wire_free)  # a record waits for the one before it
+        for i in range(0, len(data), chunk):
+            due = zero + (start + i / _RATE) / speed
+            target.idle(due - time.monotonic())
+            if verbose and i == 0:
+                log("%.3f s  %d bytes  %s" % (start, len(data), data[:8].hex()))
+            waited = target.send(data[i : i + chunk])
+            late = time.monotonic() - due
+            if late > 0 and (waited or late > _SLACK_S):  # held up: carry on from here, no burst
+                zero += late
+        wire_free = start + len(data) / _RATE
 
 
 def parse_args(argv):
