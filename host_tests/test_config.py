@@ -76,3 +76,14 @@ def test_oversize_input_is_refused_with_the_limit_named():
     with open(path, "w") as f:
         f.write('{"mqtt": {"host": "h"}, "pad": "' + "x" * 9000 + '"}')
     assert config.load(path)[1] == [path + " is larger than 8192 bytes: not read"]
+
+
+def test_a_section_of_the_wrong_type_is_named_as_such_not_as_unknown():
+    errors = _errors({"wifi": {"ssid": "h"}, "mqtt": "192.168.1.10"})
+    assert errors == ['mqtt: must be an object {...} of mqtt.* fields, such as {"host": "192.168.1.10"} (got "192.168.1.10")']
+    errors = _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h"}, "discovery": True})
+    assert errors == ["discovery: must be an object {...} of discovery.* fields (got true)"]
+    errors = _errors({"wifi": "s3cret", "mqtt": {"host": "h"}})  # maybe the password: never shown
+    assert errors == ["wifi: must be an object {...} of wifi.* fields"]
+    errors = _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h"}, "board": {"name": "x"}})
+    assert errors == ['board: must be a string (got {"name": "x"})']

@@ -2,6 +2,7 @@
 
 import json
 import os
+import select
 import subprocess
 import sys
 
@@ -58,8 +59,6 @@ def test_unreadable_input_gives_a_clear_error_and_exit_1():
     for runtime in _RUNTIMES:
         p = _run(runtime, ["/nonexistent/capture.bin"])
         assert p.returncode == 1 and b"cannot read /nonexistent/capture.bin" in p.stderr
-        p = _run(runtime, ["--hex"], b"7e a0 zz")
-        assert p.returncode == 1 and b"not hex text" in p.stderr
 
 
 def test_garbage_only_input_is_not_an_error():
@@ -70,6 +69,8 @@ def test_garbage_only_input_is_not_an_error():
 def test_help():
     p = _run(sys.executable, ["--help"])
     assert p.returncode == 0 and b"usage: han_decode.py" in p.stdout
+    p = _run(sys.executable, ["--hexx"])  # the README: exit 1 when an option is wrong
+    assert p.returncode == 1 and b"unknown option --hexx" in p.stderr
 
 
 def _hanlog_text(data_records, newline="\n"):
@@ -107,17 +108,56 @@ def test_decodes_a_hanlog_capture_identically_on_both_runtimes(tmp_path):
     assert all(out == outputs[0] for out in outputs)  # byte for byte, on both runtimes
 
 
-def test_a_malformed_hanlog_line_is_an_error_naming_it(tmp_path):
-    capture = tmp_path / "bad.hanlog"
-    capture.write_bytes(b"# header\n0.000 7ea0\n\n1.000 7e0g\n")
-    later = tmp_path / "backwards.hanlog"
-    later.write_bytes(b"2.000 7e00\n1.000 7e00\n")
+def test_bad_hex_text_is_named_by_place_and_the_rest_decoded():
+    kaifa = good_hdlc("kaifa")[0]["hex"].encode()
+    text = b"zz " + kaifa + b"\n7ea0 0q12\n" + kaifa + b"\n7"  # 0 dropped, 12 a byte
     for runtime in _RUNTIMES:
-        p = _run(runtime, [str(capture)])
-        assert p.returncode == 1 and p.stdout == b""
-        assert b"bad.hanlog line 4: expected '<seconds> <hex bytes>'" in p.stderr
-        p = _run(runtime, [str(later)])
-        assert p.returncode == 1 and b"backwards.hanlog line 2: time 1" in p.stderr
+        p = _run(runtime, ["--hex"], text)
+        assert p.returncode == 1
+        assert [json.loads(line)["active_power_import"] for line in p.stdout.splitlines()] == [4117, 4117]
+        err = p.stderr.decode().splitlines()
+        assert err[:4] == [
+            "han_decode: stdin line 1 column 1: 'z' is not a hex digit; skipped",
+            "han_decode: stdin line 1 column 2: 'z' is not a hex digit; skipped",
+            "han_decode: stdin line 2 column 7: 'q' is not a hex digit; skipped (with the unpaired digit before it)",
+            "han_decode: stdin line 4 column 1: odd number of hex digits: '7' has no pair; dropped",
+        ], err
+        assert err[4].startswith("frames_ok=2 ")
+        p = _run(runtime, ["--hex"], b"7\n\n\n" + kaifa[1:] + b"\n\n")  # a byte split across lines, blank lines
+        assert p.returncode == 0 and json.loads(p.stdout)["active_power_import"] == 4117, p.stderr
+        p = _run(runtime, ["--hex"], b"x" * 25 + kaifa)  # the first 20 problems are printed, the rest counted
+        err = p.stderr.decode().splitlines()
+        assert p.returncode == 1 and json.loads(p.stdout)["active_power_import"] == 4117
+        assert len(err) == 22 and err[19].startswith("han_decode: stdin line 1 column 20: 'x'")
+        assert err[21] == "han_decode: 5 more problems in stdin not shown"
+        p = _run(runtime, ["--hex"], kaifa + b"a")  # odd length is not "not hex text": the frame is decoded
+        assert p.returncode == 1 and json.loads(p.stdout)["active_power_import"] == 4117
+        assert b"stdin line 1 column %d: odd number of hex digits: 'a' has no pair" % (len(kaifa) + 1) in p.stderr
+
+
+def test_bad_hanlog_lines_are_named_and_the_good_ones_decoded(tmp_path):
+    data, expected = _expected_stream()
+    good = _hanlog_text([data]).split(b"\n")[:3]  # the header and one record of every frame
+    bad = [b"0.500 7ea", b"1.000 7e0g", b"soon 7e7e", b"1.500", b"2.000 0000", b"0.250 0000",
+           b"2.000 7e\x01\x02", b"2.100 \xff\xfe", b"3.000 " + b"7e" * 20000, b"3.500 00"]
+    capture = tmp_path / "bad.hanlog"
+    capture.write_bytes(b"\n".join(good + bad) + b"\n")
+    for runtime in _RUNTIMES:
+        for args, stdin, name in (([str(capture)], b"", str(capture)), ([], capture.read_bytes(), "stdin")):
+            p = _run(runtime, args, stdin)
+            assert p.returncode == 1
+            assert [json.loads(line) for line in p.stdout.splitlines()] == expected  # every good record
+            err = [line[len("han_decode: %s " % name) :] for line in p.stderr.decode().splitlines()[:-1]]
+            assert err == [
+                "line 4: odd number of hex digits (3): a byte is missing a digit; skipped",
+                "line 5: 'g' at column 10 is not a hex digit; skipped",
+                "line 6: the time 'soon' is not a number of seconds; skipped",
+                "line 7: expected '<seconds> <hex bytes>', got '1.500'; skipped",
+                "line 9: time 0.25 is before the previous 2.0; its bytes are decoded all the same",
+                "line 10: control bytes: not hanlog text (raw bytes mixed in?); skipped",
+                "line 11: not UTF-8 text; skipped",
+                "line 12: longer than 32768 characters; skipped",
+            ], (runtime, args, err)
 
 
 def test_a_long_hanlog_capture_fits_the_unix_ports_heap(tmp_path):
@@ -189,3 +229,92 @@ def test_hours_of_real_aidon_frames_do_not_book_a_stale_hour_as_0_then_double():
         assert lines[0]["import_kwh"] == 1.77  # 109554.02 - 109552.25
         assert round((lines[1]["import_kwh"] + lines[2]["import_kwh"]) * 100) == 805  # 109562.07 - 109554.02
         assert lines[3]["month"] == "2025-12" and lines[3]["step_kw"] == [2, 5]
+
+
+def _line_before_eof(proc, what):
+    # the next stdout line while stdin is still open; the 60 s only stop a hang, they time nothing
+    assert select.select([proc.stdout], [], [], 60)[0], "nothing decoded before the input ended: " + what
+    return json.loads(proc.stdout.readline())
+
+
+def test_decodes_stdin_as_it_arrives_from_a_pipe_that_stays_open():
+    # `cat /dev/ttyUSB0 | han_decode.py`: the port never ends, so each message must come out at once
+    frames = good_hdlc("kaifa")[:3]
+    with open(_DIR + "expected.json") as f:
+        known = json.load(f)
+    expected = [known[r["id"]] for r in frames]
+    header = b"# HAN capture made by tools/capture.py\n"
+    modes = (
+        ([], [b"\x00" + r["bytes"] for r in frames]),  # raw bytes, as from the port
+        ([], [header + b"0.000 %s\n" % r["hex"].encode() if i == 0 else b"%d.000 %s\n" % (i, r["hex"].encode()) for i, r in enumerate(frames)]),
+        (["--hex"], [r["hex"].encode() + b"\n" for r in frames]),
+    )
+    for runtime in _RUNTIMES:
+        for args, pieces in modes:
+            proc = subprocess.Popen([runtime, _TOOL] + args, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, bufsize=0)
+            try:
+                for piece, want in zip(pieces, expected):
+                    proc.stdin.write(piece)
+                    assert _line_before_eof(proc, "%s %s" % (runtime, args)) == want
+                proc.stdin.close()
+                assert proc.wait(timeout=60) == 0
+                assert proc.stdout.read() == b"" and b"frames_ok=3 " in proc.stderr.read()
+            finally:
+                proc.kill()
+                proc.wait()
+
+
+def test_megabytes_of_stdin_fit_a_small_micropython_heap():
+    # on the unix port the whole of stdin used to be read at once: 2 MB raised MemoryError
+    frame = good_hdlc("kaifa")[0]["bytes"]
+    raw = frame * (2 * 1024 * 1024 // len(frame))  # 2 MB in each form, in an eighth of that heap
+    text = _hanlog_text([frame] * (2 * 1024 * 1024 // (2 * len(frame))))
+    mpy = [_RUNTIMES[1], "-X", "heapsize=256K", _TOOL]
+    for args, stdin, count in (([], raw, raw.count(frame)), ([], text, text.count(frame.hex().encode())),
+                               (["--hex"], raw[: len(raw) // 2 // len(frame) * len(frame)].hex().encode(), raw.count(frame) // 2)):
+        p = subprocess.run(mpy + args, input=stdin, capture_output=True, timeout=600)
+        assert p.returncode == 0, p.stderr[-500:]
+        assert b"frames_ok=%d bad_hcs=0 bad_fcs=0 " % count in p.stderr and len(p.stdout.splitlines()) == count
+
+
+def _readme_stty(parity):
+    # the README's own stty line for a maker's framing, so the README stays true
+    with open(os.path.join(_ROOT, "README.md")) as f:
+        lines = [line.split("#")[0].strip() for line in f if line.startswith("stty -F /dev/ttyUSB0 2400 raw")]
+    return [line for line in lines if " %s " % parity in line + " "][0].split()
+
+
+def test_a_pty_in_the_readmes_raw_mode_decodes_live_and_in_cooked_mode_nothing():
+    # a pty stands in for /dev/ttyUSB0 (it cannot take parity, so Kamstrup's 8N1 line is the one run)
+    stty = _readme_stty("-parenb")
+    assert stty[stty.index("raw") :] == ["raw", "-echo", "cs8", "-parenb", "-cstopb"]
+    assert "parenb -parodd" in " ".join(_readme_stty("parenb"))  # 8E1 for the others
+    records3 = good_hdlc("kamstrup")[:3]
+    frames = [r["bytes"] for r in records3]
+    with open(_DIR + "expected.json") as f:
+        known = json.load(f)
+    assert any(set(f) & set(b"\r\n\x03\x04\x11\x13\x7f") for f in frames)  # bytes a cooked tty changes
+    for raw in (True, False):
+        master, slave = os.openpty()
+        name = os.ttyname(slave)
+        if raw:
+            subprocess.run(["stty", "-F", name] + stty[3:], check=True)
+        proc = subprocess.Popen("cat %s | %s %s" % (name, sys.executable, _TOOL), shell=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        try:
+            if raw:
+                for r in records3:
+                    os.write(master, r["bytes"])
+                    assert _line_before_eof(proc, "a raw pty") == known[r["id"]]
+            else:
+                for f in frames:
+                    os.write(master, f)
+            os.close(master)
+            out, err = proc.communicate(timeout=60)
+            decoded = int(err.split(b" decoded=")[1].split()[0])
+            assert decoded == (len(frames) if raw else 0), err
+        finally:
+            os.close(slave)
+            proc.kill()
+            proc.wait()

@@ -63,11 +63,48 @@ def test_hanlog_round_trip(tmp_path):
 def test_hanlog_malformed_line_is_named(tmp_path):
     path = tmp_path / "bad.hanlog"
     path.write_text("# header\n0.000 7e00\n\n1.000 7e0g\n")
-    with pytest.raises(ValueError, match="line 4"):
+    with pytest.raises(ValueError, match="line 4: 'g' at column 10 is not a hex digit"):
         hanlog.read(str(path))
     path.write_text("2.000 7e00\n1.000 7e00\n")  # time going backwards
     with pytest.raises(ValueError, match="line 2"):
         hanlog.read(str(path))
+
+
+def test_hanlog_bad_lines_are_named_and_the_good_ones_kept(tmp_path):
+    path = tmp_path / "bad.hanlog"
+    path.write_text("# header\n0.000 7e00\n0.500 7e0\nzero 11\n1.000 7e01\n0.750 7e02\n2.000 7e 0 3\n3.000 7e03\n")
+    problems = []
+    assert hanlog.read(str(path), problems) == [(0.0, b"\x7e\x00"), (1.0, b"\x7e\x01"), (1.0, b"\x7e\x02"), (3.0, b"\x7e\x03")]
+    where = str(path) + " line "
+    assert problems == [
+        where + "3: odd number of hex digits (3): a byte is missing a digit; line skipped",
+        where + "4: the time 'zero' is not a number of seconds; line skipped",
+        where + "6: time 0.75 is before the previous 1; kept at 1",
+        where + "7: a space splits the byte at column 11; line skipped",
+    ]
+
+
+def test_replay_names_bad_lines_and_plays_the_rest(tmp_path):
+    path = tmp_path / "bad.hanlog"
+    path.write_text("0.000 616263\n0.100 6g\n0.200 646566\n")
+    with socket.socket() as s:  # a free port
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _replay("--speed", "50", "--tcp", "127.0.0.1:%d" % port, str(path))
+    try:
+        client = _connect(port)
+        got = b""
+        while True:
+            chunk = client.recv(4096)
+            if not chunk:
+                break
+            got += chunk
+        client.close()
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 0 and got == b"abcdef"
+        assert "bad.hanlog line 2: 'g' at column 8 is not a hex digit; line skipped" in err.decode()
+    finally:
+        proc.kill()
 
 
 def test_raw_capture_is_paced_at_240_bytes_a_second(tmp_path):

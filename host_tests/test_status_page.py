@@ -1,5 +1,6 @@
 # test_status_page.py Checks the status page in headless Chromium, the server under abuse, and the diagnosis.
 
+import json
 import os
 import random
 import re
@@ -50,11 +51,19 @@ def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(t
             assert _shown(first, name) in values(name), name
         assert re.search(r'id="diag"[^>]*data-code="ok"', first)
         assert int(_shown(first, "frames_ok")) > 0 and _shown(first, "frames_bad") == "0"
+        # the energy card's meter time is the registers' (list 3), not the last power message's
+        assert _shown(first, "energy_datetime") == fw.status()["energy"]["meter_datetime"]
+        assert 'id="meter_datetime"' not in first  # no other element for a power message's time to land in
+        assert _shown(first, "rssi") == "n/a (not on Wi-Fi)"  # the unix port has no Wi-Fi
+        assert re.fullmatch(r"\d+\.\d KB", _shown(first, "heap_free"))
+        assert re.fullmatch(r"(\d+ min )?\d+ s", _shown(first, "uptime_s"))
+        assert _shown(first, "config") == "ok" and re.search(r'id="config_errors" hidden', first)
 
         time.sleep(3)  # the replay goes on: new frames, new numbers
         second = _chromium(tmp_path, url, "--dump-dom")
         assert int(_shown(second, "frames_ok")) > int(_shown(first, "frames_ok"))
-        assert int(_shown(second, "uptime_s")) > int(_shown(first, "uptime_s"))
+        uptime = lambda dom: int(re.search(r'id="uptime_s" data-s="(\d+)"', dom).group(1))
+        assert uptime(second) > uptime(first)
         assert "points=" in second  # the 15-minute graph has a line
 
         os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
@@ -63,6 +72,61 @@ def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(t
     finally:
         fw.kill()
         replay.stop()
+
+
+def _points(dom):
+    m = re.search(r'id="line"[^>]*points="([^"]*)"', dom)
+    return [tuple(float(v) for v in p.split(",")) for p in m.group(1).split()] if m else []
+
+
+def test_a_steady_load_is_drawn_mid_graph_a_config_error_is_in_the_banner_and_rssi_in_words(tmp_path):
+    # one list 1 frame again and again: a constant power, which used to be drawn on the top edge;
+    # and "mqtt": "192.168.1.10", a section of the wrong type, which the page must show at the top
+    frame = good_hdlc("kaifa")[0]
+    capture = tmp_path / "steady.hanlog"
+    _hanlog(capture, [frame["bytes"]] * 200, 0.5)
+    replay = Replay(capture, speed=1, loop=True)
+    control = tmp_path / "wifi.control"  # and a Wi-Fi link (the stand-in's signal is -58 dBm)
+    control.write_text("up")
+    fw = Firmware(tmp_path, {"mqtt": "192.168.1.10", "meter": {"serial": "kaifa"}, "wifi": {"ssid": "home"}}, replay.port,
+                  wifi_control=control)
+    try:
+        wait_until(lambda: len([x for x in fw.status()["history"]["net_power"] if x is not None]) >= 2, 60, "two samples")
+        dom = _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--dump-dom")
+        points = _points(dom)
+        heights = {y for _, y in points}
+        assert len(points) >= 2 and len(heights) == 1 and 40 < heights.pop() < 60, points  # mid-height, flat
+        assert _shown(dom, "graph_range") == "4060 to 4170 W"  # 4117 W with a 50 W margin, rounded to 10 W
+        banner = _shown(dom, "config_errors")
+        assert banner.startswith('config.json: mqtt: must be an object {...} of mqtt.* fields, such as {"host": "192.168.1.10"}')
+        assert not re.search(r'id="config_errors" hidden', dom) and _shown(dom, "config") == "1 error (see the top)"
+        assert _shown(dom, "rssi") == "-58 dBm (good)"
+        _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--screenshot=" + str(tmp_path / "steady.png"))
+        os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+        shutil.copy(str(tmp_path / "steady.png"), os.path.join(os.path.dirname(SCREENSHOT), "status-page-steady.png"))
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+def _page_function(name):
+    # one function of the page's script, as the browser gets it
+    with open(os.path.join(ROOT, "lib", "status_page.html")) as f:
+        m = re.search(r"^function %s\(.*?^\}$" % name, f.read(), re.M | re.S)
+    assert m, name
+    return m.group(0)
+
+
+def test_uptime_reads_in_days_hours_minutes_and_rssi_in_words():
+    script = _page_function("ago") + _page_function("rssi") + """
+    console.log(JSON.stringify([0, 59, 65, 3600, 5 * 3600 + 3 * 60 + 7, 3 * 86400 + 4 * 3600 + 12 * 60].map(ago)));
+    console.log(JSON.stringify([-40, -55, -56, -67, -70, -75, -90, null].map(rssi)));"""
+    p = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    uptimes, signals = [json.loads(line) for line in p.stdout.splitlines()]
+    assert uptimes == ["0 s", "59 s", "1 min 5 s", "1 h 0 min", "5 h 3 min", "3 d 4 h 12 min"]
+    assert signals == ["-40 dBm (excellent)", "-55 dBm (excellent)", "-56 dBm (good)", "-67 dBm (good)",
+                       "-70 dBm (fair)", "-75 dBm (fair)", "-90 dBm (weak)", "n/a (not on Wi-Fi)"]
 
 
 def _exchange(port, data, wait=5):

@@ -17,7 +17,7 @@ from counter import add
 import watchdog
 from dlms import Decoder
 from hdlc import Assembler
-from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS
+from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
 from ringbuf import RingBuffer
@@ -36,6 +36,7 @@ _HISTORY = const(180)  # net power samples for the page's graph: 15 minutes ...
 _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
+_ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 _HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
@@ -87,6 +88,7 @@ class App:
         self.chunk = bytearray(_CHUNK)
         self.uart_passes = 0  # watchdog: proof that the UART step keeps running
         self.errors_seen = 0  # exceptions the loop survived (see the console)
+        self.last_error = errors[-1] if errors else None  # the newest thing that went wrong, for diag
         self.announced_link = 0
         self.link = WifiLink(cfg["wifi.ssid"], cfg["wifi.password"], cfg["wifi.reset_after_s"], _reset)
         unsafe = any(e.startswith("mqtt.ca_file:") for e in errors)  # TLS asked for without a CA
@@ -112,6 +114,7 @@ class App:
         self.next_second = time.ticks_ms()
         self.diag_s = int(_env("HAN_DIAG_S", "60"))  # the unix port's tests shorten it
         self.next_diag_s = clock.seconds() + self.diag_s
+        self.diag_connects = 0  # diag goes out right after each new MQTT connection, too
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
@@ -122,10 +125,10 @@ class App:
         stamp = (("received", json.dumps(_now_text())),)
         pairs = rd.pairs()  # the message's JSON texts, made once for all its payloads
         listed = rd.list_number()
-        self.power_text = to_json(pairs, POWER_KEYS, stamp)
+        net = self._net_power(rd)
+        self.power_text = to_json(pairs, POWER_KEYS, stamp if net is None else ((NET_POWER, str(net)),) + stamp)
         if listed > 1:
             self.full_power_text = self.power_text
-        self._net_power(rd)
         energy = to_json(pairs, ENERGY_KEYS, stamp) if listed == 3 else None
         if energy:
             self.energy_text = energy
@@ -137,13 +140,17 @@ class App:
             self.led(1)
 
     def _net_power(self, rd):
-        # import minus export; list 1 carries import alone, and while importing, export is zero
+        # import minus export, W, or None when this message cannot tell: list 1 carries import
+        # alone, and while importing, export is zero; a list 1 of 0 W may be exporting
         imp = _watts(rd, "active_power_import")
         exp = _watts(rd, "active_power_export")
         if imp is not None and exp is not None:
             self.net_w = imp - exp
         elif imp:
             self.net_w = imp
+        else:
+            return None
+        return self.net_w
 
     def step(self):
         self.ring.poll()  # no-op where the UART IRQ fills the ring
@@ -169,9 +176,12 @@ class App:
             ok = _set_clock(self.log)
             self.next_ntp_s = clock.seconds() + (self.ntp_every_s if ok else _NTP_RETRY_S)
         self.mqtt.poll(up, self.link.generation)
+        if self.mqtt.last_error is not None:
+            self.last_error = self.mqtt.last_error  # kept after the reconnect clears it
         if self.web:
             self.web.poll()
-        if clock.seconds() >= self.next_diag_s:
+        if clock.seconds() >= self.next_diag_s or self.mqtt.connects != self.diag_connects:
+            self.diag_connects = self.mqtt.connects
             self.next_diag_s = clock.seconds() + self.diag_s
             self.mqtt.diag(json.dumps(self.diagnostics()))
 
@@ -217,6 +227,7 @@ class App:
                 return
             except Exception as e:  # a bug must not stop the meter being read: log it, go on
                 self.errors_seen = add(self.errors_seen, 1)
+                self.last_error = ("%s: %s" % (e.__class__.__name__, e))[:_ERROR_CHARS]
                 sys.print_exception(e)
                 gc.collect()
             time.sleep_ms(_LOOP_MS)
@@ -244,6 +255,7 @@ class App:
             "ip": self.link.address(),
             "reset_cause": _reset_cause(),
             "loop_errors": self.errors_seen,
+            "last_error": self.last_error,
             "loop_passes": self.uart_passes,  # what feeds the watchdog: it must keep rising
             "config_errors": self.errors,
             "serial": serial,

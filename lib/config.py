@@ -93,8 +93,15 @@ def check(data, optional=()):
 
 def _check_fields(data, cfg, errors, optional):
     known = [name for name, _, _, _ in SCHEMA]
+    groups = [name.partition(".")[0] for name in known if "." in name]
+    bad_groups = []
     for group, value in data.items():
-        if isinstance(value, dict):
+        if group in groups and not isinstance(value, dict):
+            # "mqtt": "192.168.1.10" is a known section of the wrong type, not an unknown field
+            bad_groups.append(group)
+            shown = "" if group == "wifi" else "%s (got %s)" % (_example(group, value), _short(json.dumps(value)))
+            errors.append("%s: must be an object {...} of %s.* fields%s" % (group, group, shown))
+        elif isinstance(value, dict) and group in groups:
             for key in value:
                 if group + "." + key not in known:
                     errors.append("%s.%s: unknown field" % (group, key))
@@ -103,7 +110,7 @@ def _check_fields(data, cfg, errors, optional):
     for name, kind, default, required in SCHEMA:
         found, value = _get(data, name)
         if not found or value is None:
-            if required and name not in optional:
+            if required and name not in optional and name.partition(".")[0] not in bad_groups:
                 errors.append("%s: missing (it must be %s)" % (name, kind))
             continue
         problem = _problem(name, kind, value)
@@ -112,6 +119,15 @@ def _check_fields(data, cfg, errors, optional):
             errors.append("%s: %s%s" % (name, problem, shown))
         else:
             cfg[name] = value
+
+
+def _example(group, value):
+    # a section given as its main field's value: show the form meant, e.g. {"host": "192.168.1.10"}
+    # (not for wifi: its one string could be the password, which no message shows)
+    first = {"mqtt": "host", "meter": "serial"}.get(group)
+    if first and isinstance(value, str):
+        return ", such as {%s: %s}" % (json.dumps(first), _short(json.dumps(value)))
+    return ""
 
 
 def _get(data, name):

@@ -29,9 +29,11 @@ _LOG_CHARS = const(160)
 _INCOMING_MAX = const(128)  # topic and payload of a message in: homeassistant/status says "online" or "offline"
 
 POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
-ENERGY_KEYS = ("meter_datetime", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
+# meter_id: the energy topic is retained, and after a meter swap an energy sensor must tell the old meter's registers from its own
+ENERGY_KEYS = ("meter_datetime", "meter_id", "active_energy_import", "active_energy_export", "reactive_energy_import", "reactive_energy_export")
 METER_KEYS = ("meter_manufacturer", "meter_id", "meter_type", "list_ver_id")
-NET_POWER = "active_power_net"  # import minus export, worked out by Home Assistant from the power topic
+NET_POWER = "active_power_net"  # import minus export, W: worked out by the firmware (lib/app.py), a key of the power message
+_METER_FILE = "/ha_meter.txt"  # the meter id last announced to Home Assistant, to remove it when another meter comes
 
 
 class Publisher:
@@ -40,6 +42,7 @@ class Publisher:
         p = self.prefix
         self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
         self.cfg = cfg
+        self.device_id = device_id
         self.client_id = cfg["mqtt.client_id"] or "han-" + device_id
         self.version = version
         self.log = log
@@ -55,13 +58,16 @@ class Publisher:
         self.next_ping = self.next_try
         self.ignored = 0  # incoming messages too long to read, as last logged
         self.energy_queue = EnergyQueue(state_dir + "/energy_queue.txt", _QUEUE_MAX, log)  # on flash, survives resets
+        self.meter_file = state_dir + _METER_FILE
         self.power_dropped = 0
         self.published = 0
         self.connects = 0
         self.meter = None  # meter identity dict once a list 2/3 message named it
         self.meter_json = None
-        self.fields = []  # numeric fields seen so far, for discovery
+        self.fields = []  # numeric fields of this meter seen so far, for discovery
         self.announced = []  # discovery configs published on this connection
+        self.dongle_announced = False  # the dongle's diagnostic sensors, on this connection
+        self.meter_checked = False  # the meter announced last (on flash) was compared with this one
         self.config_errors = []
 
     # --- called by the application ---
@@ -110,8 +116,9 @@ class Publisher:
             self._send(self.topics["raw"], hex_text)
 
     def diag(self, text):
+        # retained: the dongle's diagnostic sensors have a value as soon as Home Assistant starts
         if self.connected:
-            self._send(self.topics["diag"], text)
+            self._send(self.topics["diag"], text, retain=True)
 
     def set_config_errors(self, errors):
         self.config_errors = errors
@@ -123,28 +130,61 @@ class Publisher:
     def _meter(self, pairs):
         text = to_json(pairs, METER_KEYS)
         if text != self.meter_json:
-            self.meter = json.loads(text)
+            new = json.loads(text)
+            if self.meter is None or new.get("meter_id") != self.meter.get("meter_id"):
+                self.fields = []  # another meter (swapped): only what it sends is announced
+                self.meter_checked = False
+            self.meter = new
             self.meter_json = text
             self.announced = []  # a new meter: its sensors are announced again
             if self.connected:
                 self._send(self.topics["meter"], text, retain=True)
 
     def _announce(self):
-        if not self.cfg["discovery.enabled"] or self.meter is None or "meter_id" not in self.meter:
+        # the dongle's sensors first (the meter's device names it as via_device), then the meter's;
+        # a meter other than the one announced last has that one's configs removed first
+        if not self.cfg["discovery.enabled"]:
             return
-        todo = [f for f in self.fields if f not in self.announced]
-        if not todo:
+        meter = self.meter if self.meter is not None and "meter_id" in self.meter else None
+        todo = [f for f in self.fields if f not in self.announced] if meter else ()
+        if self.dongle_announced and not todo and (meter is None or self.meter_checked):
             return
-        import ha_discovery  # needed only while announcing: dropped after, its RAM back (its names stay interned)
+        import ha_discovery as ha  # needed only while announcing: dropped after, its RAM back (its names stay interned)
 
         try:
+            if not self.dongle_announced:
+                for i in range(len(ha.DONGLE)):
+                    topic, payload = ha.dongle_config(i, self.device_id, self.cfg["board"], self.topics, self.disc_prefix, self.version)
+                    if not self._send(topic, payload, retain=True, quiet=True):
+                        return
+                self.dongle_announced = True
+            if meter is None:
+                return
+            if not self.meter_checked and not self._replace(ha, meter["meter_id"]):
+                return
             for field in todo:
-                topic, payload = ha_discovery.config(field, self.meter, self.topics, self.disc_prefix, self.version)
+                topic, payload = ha.meter_config(field, meter, self.topics, self.disc_prefix, self.version, self.device_id)
                 if not self._send(topic, payload, retain=True, quiet=True):
                     break
                 self.announced.append(field)
         finally:
             sys.modules.pop("ha_discovery", None)
+
+    def _replace(self, ha, meter_id):
+        # True once the meter announced last is this one, or its configs are removed (empty retained)
+        old = ha.previous_meter(self.meter_file)
+        if old is not None and old != meter_id:
+            for topic in ha.removal_topics(old, self.disc_prefix):
+                if not self._send(topic, "", retain=True, quiet=True):
+                    return False  # the rest next time: the file still names the old meter
+            self.log("mqtt: meter %s replaced by %s: the old meter's sensors are removed from Home Assistant" % (old, meter_id))
+        if old != meter_id:
+            try:
+                ha.remember_meter(self.meter_file, meter_id)
+            except OSError as e:  # a full or read-only flash: announce all the same
+                self.log("mqtt: cannot write %s (%s)" % (self.meter_file, e))
+        self.meter_checked = True
+        return True
 
     def _queue_energy(self, text):
         self.energy_queue.add(text)  # when full, the oldest goes: the registers are cumulative
@@ -220,6 +260,7 @@ class Publisher:
         self.next_ping = clock.seconds() + cfg["mqtt.keepalive_s"] // 2
         self.log("mqtt: connected to %s:%d as %s" % (cfg["mqtt.host"], cfg["mqtt.port"], self.client_id))
         self.announced = []
+        self.dongle_announced = False
         if self.meter_json:
             self._send(self.topics["meter"], self.meter_json, retain=True)
         self._send(self.topics["config_errors"], json.dumps(self.config_errors), retain=True, quiet=True)
@@ -231,6 +272,7 @@ class Publisher:
         # Only the exact word counts; a message longer than _INCOMING_MAX never gets here (see _log_ignored).
         if topic == (self.disc_prefix + "/status").encode() and msg == b"online":
             self.announced = []
+            self.dongle_announced = False
             self._announce()
 
     def _log_ignored(self):

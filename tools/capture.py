@@ -1,5 +1,5 @@
 # capture.py Provides a PC command that records what a HAN port sends into a hanlog file, checking frames as it goes.
-# CPython with pyserial; Linux, macOS or Windows. The hanlog format is in docs/capture-format.md.
+# CPython with pyserial (taken from the project's .venv when this Python has none); Linux, macOS or Windows. The hanlog format is in docs/capture-format.md.
 #
 #   python3 tools/capture.py /dev/ttyUSB0                          # 2400 8E1 until Ctrl-C
 #   python3 tools/capture.py /dev/ttyUSB0 --parity N --seconds 120 # Kamstrup, two minutes
@@ -32,6 +32,7 @@ _STATUS_EVERY_S = 5.0
 _PARITY_CHECK_BYTES = 400  # more than any list 1 or list 2 frame: one should have passed by now
 _SILENCE_WARN_S = 30  # list 2 comes every 10 s at the latest
 _PARITIES = {"E": "even", "N": "none", "O": "odd"}
+_REEXEC = "HAN_CAPTURE_VENV"  # set when capture.py started itself again with the .venv's Python
 
 
 _stop_signal = []  # set by SIGINT/SIGTERM; the loop checks it at least every 50 ms
@@ -114,6 +115,25 @@ def open_port(serial, port, baud, parity):
         fail("cannot use %s as a serial port: %s" % (port, e))
     except ValueError as e:
         fail("cannot set up %s: %s" % (port, e))
+
+
+def import_serial():
+    # pyserial from this Python, else from the project's .venv, where `make venv` puts it: so the
+    # README's `python3 tools/capture.py ...` works with a system Python that has no pyserial
+    try:
+        import serial
+
+        return serial
+    except ImportError:
+        pass
+    for venv in (os.path.join(_ROOT, ".venv", "bin", "python"), os.path.join(_ROOT, ".venv", "Scripts", "python.exe")):
+        if os.path.exists(venv) and os.environ.get(_REEXEC) != venv:
+            os.environ[_REEXEC] = venv  # once: a .venv without pyserial must not loop
+            sys.stdout.flush()
+            os.execv(venv, [venv, os.path.abspath(__file__)] + sys.argv[1:])
+    fail("pyserial is missing from this Python (%s). Run `make venv` once in %s: it installs pyserial "
+         "into the project's .venv, and this same command then uses it by itself. Or install it for this "
+         "Python (Debian, Ubuntu: sudo apt install python3-serial; elsewhere: pip install pyserial)" % (sys.executable, _ROOT))
 
 
 def other_parity_hint(parity):
@@ -232,10 +252,7 @@ def main(argv):
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    try:
-        import serial
-    except ImportError:
-        fail("pyserial is missing: pip install pyserial")
+    serial = import_serial()
     setting = "%d 8%s1" % (args.baud, args.parity)
     port = open_port(serial, args.port, args.baud, args.parity)
     now = datetime.datetime.now().astimezone()

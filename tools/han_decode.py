@@ -3,14 +3,15 @@
 #
 #   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 #
-# Reads a capture from FILE or stdin: a hanlog file (docs/capture-format.md; recognised by itself,
-# the bytes of its records are decoded in order), raw bytes, or hex text with --hex (whitespace
-# ignored). Prints one JSON object per decoded message on stdout, in stream order; the counters go
-# to stderr at the end. Exit status: 0, or 1 when the input cannot be read or a hanlog line is
-# malformed. The JSON schema is in docs/decoder.md. With --hours it prints the energy accounting
-# instead (lib/ledger.py, docs/accounting.md): one object per completed clock hour, and one per month.
+# Reads a capture from FILE or stdin as it arrives (a serial port never ends), a piece at a time:
+# a hanlog file (docs/capture-format.md; recognised by its first line, the bytes of its records are
+# decoded in order), raw bytes, or hex text with --hex (whitespace ignored). Prints one JSON object
+# per decoded message on stdout as it is decoded; the counters go to stderr at the end. A malformed
+# hanlog line or hex digit is named on stderr (line, column) and skipped. Exit status: 0; 1 when the
+# input cannot be read, something was skipped as malformed, or an option is wrong.
+# The JSON schema is in docs/decoder.md. With --hours it prints the energy accounting instead
+# (lib/ledger.py, docs/accounting.md): one object per completed clock hour, and one per month.
 
-import os
 import sys
 
 _ROOT = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/.."
@@ -20,8 +21,7 @@ if sys.implementation.name != "micropython":
 
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
-from hanlog import parse_record  # noqa: E402  (beside this file: the one hanlog line parser)
-from ledger import Ledger  # noqa: E402
+from han_input import Input, Problems, sniff, hanlog, hex_text  # noqa: E402  (beside this file)
 
 _USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 
@@ -63,154 +63,31 @@ def _arguments(argv):
     return options
 
 
-_CHUNK = 16384  # files are read in pieces of this size, so a long capture fits the unix port's heap
-
-
-def _stdin(path):
-    return path is None or path == "-"
-
-
-def _regular(path):
-    # a file that can be read twice (not a pipe or a device); its size is no concern then
-    try:
-        return os.stat(path)[0] & 0o170000 == 0o100000
-    except OSError:
-        return False  # _read names the problem
-
-
-def _read(path):
-    try:
-        if _stdin(path):
-            return sys.stdin.buffer.read()
-        with open(path, "rb") as f:
-            return f.read()
-    except OSError as e:
-        _fail("cannot read %s: %s" % (path or "stdin", e))
-
-
-def _chunks(path, data):
-    # the input in pieces: from data when it has been read already (stdin), else from the file, afresh
-    if data is not None:
-        for i in range(0, len(data), _CHUNK):
-            yield data[i : i + _CHUNK]
-        return
-    try:
-        f = open(path, "rb")
-    except OSError as e:
-        _fail("cannot read %s: %s" % (path, e))
-    try:
-        while True:
-            try:
-                chunk = f.read(_CHUNK)
-            except OSError as e:
-                _fail("cannot read %s: %s" % (path, e))
-            if not chunk:
-                return
-            yield chunk
-    finally:
-        f.close()
-
-
-def _from_hex(data):
-    try:
-        return bytes.fromhex("".join(str(data, "utf-8").split()))
-    except (ValueError, UnicodeError):
-        _fail("input is not hex text; drop --hex for raw bytes")
-
-
-# hanlog (docs/capture-format.md), read as tools/hanlog.py reads it, with what both runtimes have
-_CONTROL = [bytes([b]) for b in range(32) if b not in b"\t\n\r\x0b\x0c"] + [b"\x7f"]
-_BREAKS = (b"\r", b"\x0b", b"\x0c")  # line breaks besides \n and \r\n, as str.splitlines knows them
-
-
-def _split(line):
-    if line[-1:] == b"\r":
-        line = line[:-1]
-    for b in _BREAKS:
-        if b in line:
-            for b in _BREAKS:
-                line = line.replace(b, b"\n")
-            return line.split(b"\n")
-    return (line,)
-
-
-def _lines(chunks, control):
-    # the lines of the input (bytes); appends to control when a chunk holds a control byte
-    rest = b""
-    for chunk in chunks:
-        if not control:
-            for c in _CONTROL:
-                if c in chunk:
-                    control.append(c)
-                    break
-        lines = (rest + chunk).split(b"\n")
-        rest = lines.pop()
-        for line in lines:
-            for part in _split(line):
-                yield part
-    if rest:
-        for part in _split(rest):
-            yield part
-
-
-def _hanlog(path, data, feed=None):
-    # Without feed: True when the input is a hanlog file, False for raw bytes; a hanlog file with a
-    # malformed line is an error naming the line. Hanlog is UTF-8 text without control bytes whose
-    # first non-blank line is a comment or a record; HAN traffic is full of control bytes, so a raw
-    # capture never passes. With feed: feed(bytes) for each record, in order.
-    control, number, last, seen = [], 0, 0.0, False
-    for line in _lines(_chunks(path, data), control):
-        if control:
-            return False
-        number += 1
-        if number == 1 and line[:3] == b"\xef\xbb\xbf":
-            line = line[3:]  # a BOM from a Windows editor
-        try:
-            text = str(line, "utf-8").strip()
-        except UnicodeError:
-            return False
-        if not text:
-            continue
-        record = None if text[0] == "#" else parse_record(text)
-        if not seen:
-            seen = True
-            if text[0] != "#" and record is None:
-                return False
-        if text[0] == "#":
-            continue
-        where = "%s line %d" % ("stdin" if _stdin(path) else path, number)
-        if record is None:
-            _fail("%s: expected '<seconds> <hex bytes>', got %r" % (where, text[:60]))
-        if record[0] < last:
-            _fail("%s: time %s is before the previous %s" % (where, record[0], last))
-        last = record[0]
-        if feed is not None:
-            feed(record[1])
-    return seen and not control
-
-
 def main(argv):
     options = _arguments(argv)
-    path = options["path"]
-    # a regular file is read in pieces, twice (is it hanlog? then its records); the rest at once
-    data = None if not options["hex"] and not _stdin(path) and _regular(path) else _read(path)
-    if options["hex"]:
-        data = _from_hex(data)
+    src = Input(options["path"], _fail)
+    problems = Problems("han_decode", src.name)
     ledger = _hours() if options["hours"] else None
     out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
     decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"])
     assembler = Assembler(decoder.apdu)
 
     def feed(chunk):
-        assembler.feed(chunk, len(chunk))
+        if chunk:
+            assembler.feed(chunk, len(chunk))
+            _flush()  # each message as it is decoded, also into a pipe
 
     if options["hex"]:
-        feed(data)
-    elif _hanlog(path, data):
-        _hanlog(path, data, feed)  # the bytes of its records, in order, as one stream
+        hex_text(src, feed, problems)
     else:
-        for chunk in _chunks(path, data):
-            feed(chunk)
+        is_hanlog, seen = sniff(src)
+        if is_hanlog:
+            hanlog(src, seen, feed, problems)
+        else:
+            chunk = seen
+            while chunk:
+                feed(chunk)
+                chunk = src.read()
     a = assembler
     line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
     d = decoder
@@ -220,14 +97,26 @@ def main(argv):
     sys.stderr.write(line + "\n")
     if ledger and ledger.unreported:
         ledger.on_month()  # the month so far
+    problems.summary()
+    if problems.count:
+        sys.exit(1)
 
 
 def _hours():
-    # --hours: a Ledger that prints each completed clock hour and each month's peaks
+    # --hours: a Ledger that prints each completed clock hour and each month's peaks (imported
+    # only here: plain decoding keeps the heap it has on a small unix port)
+    from ledger import Ledger
+
     led = Ledger()
     led.on_hour = lambda *h: sys.stdout.write(led.hour_json(*h) + "\n")
     led.on_month = lambda: sys.stdout.write(led.month_json() + "\n")
     return led
+
+
+def _flush():
+    flush = getattr(sys.stdout, "flush", None)
+    if flush:
+        flush()
 
 
 main(sys.argv[1:])

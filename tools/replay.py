@@ -318,12 +318,15 @@ def _stop(signum, frame):
 
 def main(argv):
     args = parse_args(argv)
+    problems = []  # malformed lines: named, skipped, and the rest of the capture played
     try:
-        records = hanlog.read(args.capture)
+        records = hanlog.read(args.capture, problems)
     except OSError as e:
         fail("cannot read %s: %s" % (args.capture, e.strerror or e))
     except ValueError as e:
         fail(str(e))
+    for problem in problems:
+        sys.stderr.write("replay: %s\n" % problem)
     if not records:
         fail("%s holds no bytes" % args.capture)
     signal.signal(signal.SIGTERM, _stop)
