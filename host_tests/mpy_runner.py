@@ -29,6 +29,7 @@ SHARED = (
     "test_energy_queue",
     "test_mqtt_client",
     "test_virtual_meter",
+    "test_accounting",
 )
 
 

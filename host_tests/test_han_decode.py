@@ -174,6 +174,63 @@ def test_a_long_hanlog_capture_fits_the_unix_ports_heap(tmp_path):
     assert outputs[0] == outputs[1]
 
 
+def _aidon_list3(clock, imp_10wh, exp_10wh, power_w):
+    # the Aidon list 3 frame of the corpus with another clock (Y, M, D, h), registers and power
+    from corpus import hdlc_frame, info_of
+
+    frame = bytearray([r for r in good_hdlc("aidon") if r["id"] == "aidon-ams-gh1119-1"][0]["bytes"])
+    at = frame.find(bytes.fromhex("0000010000ff090c")) + 8
+    frame[at : at + 7] = bytes([clock[0] >> 8, clock[0] & 0xFF, clock[1], clock[2], 0, clock[3], 0])
+    for obis, v in (("0100010800ff", imp_10wh), ("0100020800ff", exp_10wh), ("0100010700ff", power_w)):
+        i = frame.find(bytes.fromhex(obis)) + 7
+        frame[i : i + 4] = v.to_bytes(4, "big")
+    return hdlc_frame(info_of(bytes(frame)))
+
+
+def test_hours_prints_clock_hours_and_the_month_identically_on_both_runtimes(tmp_path):
+    # October's change day from 00:00 to 05:00 local (02:00 twice, told apart with no other
+    # message between); the register of 03:00 is lost, so the two hours before it share the
+    # difference, marked estimated
+    clocks = [(2026, 10, 25, h) for h in (0, 1, 2, 2, 3, 4, 5)]
+    regs = [100000, 100100, 100250, 100400, 100520, 100600, 100610]  # 10 Wh units
+    frames = [_aidon_list3(c, r, 7, 2000) for c, r in zip(clocks, regs)]
+    capture = tmp_path / "day.bin"
+    capture.write_bytes(b"".join(f for i, f in enumerate(frames) if i != 4))
+    want = [("00:00+02:00", "1.00", "register"), ("01:00+02:00", "1.50", "register"),
+            ("02:00+02:00", "1.50", "register"), ("02:00+01:00", None, "estimated"),
+            ("03:00+01:00", None, "estimated"), ("04:00+01:00", "0.10", "register")]
+    outputs = []
+    for runtime in _RUNTIMES:
+        p = _run(runtime, ["--hours", str(capture)])
+        assert p.returncode == 0, p.stderr
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        assert len(lines) == 7
+        for got, (hour, kwh, how) in zip(lines, want):
+            assert got["hour"] == "2026-10-25T" + hour and got["how"] == how and got["export_kwh"] == 0.0, got
+            if kwh:
+                assert p.stdout.decode().count('"import_kwh": %s,' % kwh) >= 1 and got["import_kwh"] == float(kwh)
+        assert round((lines[3]["import_kwh"] + lines[4]["import_kwh"]) * 100) == 200  # 1.20 + 0.80
+        assert lines[6] == {"month": "2026-10", "peaks": [{"hour": "2026-10-25T01:00+02:00", "kwh": 1.5}],
+                            "peak_mean_kw": 1.5, "step_kw": [0, 2]}
+        outputs.append(p.stdout)
+    assert outputs[0] == outputs[1]
+
+
+def test_hours_of_real_aidon_frames_do_not_book_a_stale_hour_as_0_then_double():
+    # amsreader #1119: at 18:00 the meter sent its 17:00 clock and registers again
+    frames = [r["bytes"] for r in good_hdlc("aidon") if r["id"].startswith("aidon-ams-gh1119-")]
+    data = b"".join(frames)
+    for runtime in _RUNTIMES:
+        p = _run(runtime, ["--hours", "-"], data)
+        lines = [json.loads(x) for x in p.stdout.splitlines()]
+        assert [(x["hour"], x["how"]) for x in lines[:3]] == [("2025-12-14T16:00+01:00", "register"),
+                                                             ("2025-12-14T17:00+01:00", "estimated"),
+                                                             ("2025-12-14T18:00+01:00", "estimated")]
+        assert lines[0]["import_kwh"] == 1.77  # 109554.02 - 109552.25
+        assert round((lines[1]["import_kwh"] + lines[2]["import_kwh"]) * 100) == 805  # 109562.07 - 109554.02
+        assert lines[3]["month"] == "2025-12" and lines[3]["step_kw"] == [2, 5]
+
+
 def _line_before_eof(proc, what):
     # the next stdout line while stdin is still open; the 60 s only stop a hang, they time nothing
     assert select.select([proc.stdout], [], [], 60)[0], "nothing decoded before the input ended: " + what

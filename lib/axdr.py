@@ -126,7 +126,8 @@ class Walker:
         return False
 
     def datetime(self, out):
-        # 12 date-time bytes at pos into out[0:6] (Y M D h m s).
+        # 12 date-time bytes at pos into out[0:8] (Y M D h m s, deviation as sent (u16, 0x8000 = not
+        # specified), clock status (0xFF = not specified)): the accounting reads the last two.
         # Returns 1 when stored, 0 when the date is "not specified", -1 when bytes are missing.
         p = self.pos
         b = self.buf
@@ -144,6 +145,8 @@ class Walker:
         for i in range(3):  # hour, minute, second; FF means "not specified"
             v = b[p + 5 + i]
             out[3 + i] = 0 if v == 0xFF else v
+        out[6] = b[p + 9] << 8 | b[p + 10]
+        out[7] = b[p + 11]
         return 1
 
     def store(self, rd, f, exp):

@@ -25,8 +25,8 @@ class Reading:
         self.exp = array("b", bytes(NUMERIC))
         self.text = [bytearray(_TEXT_MAX) if k == KIND_TEXT else None for k in KINDS]  # text fields only: 1.5 KB less
         self.text_len = bytearray(FIELDS)
-        self.clock = array("H", bytes(12))  # year, month, day, hour, minute, second
-        self.notification_clock = array("H", bytes(12))
+        self.clock = array("H", bytes(16))  # year, month, day, hour, minute, second, deviation, status (axdr.datetime)
+        self.notification_clock = array("H", bytes(16))
         self.has_notification_clock = False
         self.manufacturer = None  # a constant str chosen by the layout, or None
         self.items = 0  # elements in the notification body

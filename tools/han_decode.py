@@ -1,7 +1,7 @@
 # han_decode.py Provides a PC command that decodes a HAN byte stream into one JSON object per message.
 # Runs under CPython and under the MicroPython unix port, with the firmware's own lib/ modules.
 #
-#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
+#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 #
 # Reads a capture from FILE or stdin as it arrives (a serial port never ends), a piece at a time:
 # a hanlog file (docs/capture-format.md; recognised by its first line, the bytes of its records are
@@ -9,7 +9,8 @@
 # per decoded message on stdout as it is decoded; the counters go to stderr at the end. A malformed
 # hanlog line or hex digit is named on stderr (line, column) and skipped. Exit status: 0; 1 when the
 # input cannot be read, something was skipped as malformed, or an option is wrong.
-# The JSON schema is in docs/decoder.md.
+# The JSON schema is in docs/decoder.md. With --hours it prints the energy accounting instead
+# (lib/ledger.py, docs/accounting.md): one object per completed clock hour, and one per month.
 
 import sys
 
@@ -22,7 +23,7 @@ from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
 from han_input import Input, Problems, sniff, hanlog, hex_text  # noqa: E402  (beside this file)
 
-_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [FILE]
+_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
 
 Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON lines.
   FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
@@ -30,6 +31,9 @@ Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON l
                         the bytes of its records are decoded in order; anything else is raw bytes
   --hex                 the input is hex text (whitespace ignored), not raw bytes or hanlog
   --kamstrup-energy-wh  Kamstrup energy registers count Wh (Swedish meters), not 10 Wh
+  --hours               print the clock hours of import and export from the registers instead,
+                        each as soon as it is known, and the month's capacity peaks after each
+                        month and at the end (docs/accounting.md)
 """
 
 
@@ -39,7 +43,7 @@ def _fail(message):
 
 
 def _arguments(argv):
-    options = {"hex": False, "wh": False, "path": None}
+    options = {"hex": False, "wh": False, "hours": False, "path": None}
     for a in argv:
         if a in ("-h", "--help"):
             sys.stdout.write(_USAGE)
@@ -48,6 +52,8 @@ def _arguments(argv):
             options["hex"] = True
         elif a == "--kamstrup-energy-wh":
             options["wh"] = True
+        elif a == "--hours":
+            options["hours"] = True
         elif a.startswith("-") and a != "-":
             _fail("unknown option %s (see --help)" % a)
         elif options["path"] is None:
@@ -61,7 +67,9 @@ def main(argv):
     options = _arguments(argv)
     src = Input(options["path"], _fail)
     problems = Problems("han_decode", src.name)
-    decoder = Decoder(lambda rd: sys.stdout.write(rd.json() + "\n"), kamstrup_energy_in_wh=options["wh"])
+    ledger = _hours() if options["hours"] else None
+    out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
+    decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"])
     assembler = Assembler(decoder.apdu)
 
     def feed(chunk):
@@ -87,9 +95,22 @@ def main(argv):
     if d.last_unknown_list_len:
         line += " last_unknown_list=%s" % str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "ascii")
     sys.stderr.write(line + "\n")
+    if ledger and ledger.unreported:
+        ledger.on_month()  # the month so far
     problems.summary()
     if problems.count:
         sys.exit(1)
+
+
+def _hours():
+    # --hours: a Ledger that prints each completed clock hour and each month's peaks (imported
+    # only here: plain decoding keeps the heap it has on a small unix port)
+    from ledger import Ledger
+
+    led = Ledger()
+    led.on_hour = lambda *h: sys.stdout.write(led.hour_json(*h) + "\n")
+    led.on_month = lambda: sys.stdout.write(led.month_json() + "\n")
+    return led
 
 
 def _flush():
