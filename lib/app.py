@@ -17,6 +17,9 @@ from counter import add
 import watchdog
 from dlms import Decoder
 from hdlc import Assembler
+from ledger import Ledger
+from tariff import parse_kw
+import acct_json
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
@@ -37,6 +40,8 @@ _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
+_SAVE_S = const(3600)  # the accounting's state goes to flash at each completed hour, else at most this often
+_LEDGER_FILE = "/ledger.json"
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 _HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
@@ -118,6 +123,13 @@ class App:
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
+        self.ledger_path = state_dir + _LEDGER_FILE
+        self.ledger = Ledger([parse_kw(v) for v in cfg["tariff.thresholds_kw"]], cfg["tariff.rule"] == "single_hour", self._on_hour)
+        why = self.ledger.load(self.ledger_path)
+        self.log("accounting: " + (why or "state of %s taken" % self.ledger_path))
+        self.saved_s = clock.seconds()
+        self.hour_done = False  # an hour completed with this message: save the state now
+        self.mqtt.on_totals = self._totals_read_back
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
@@ -133,11 +145,56 @@ class App:
         if energy:
             self.energy_text = energy
         self.mqtt.reading(pairs, self.power_text, energy)
+        self._account(rd)
         if self.cfg["mqtt.raw"]:
             a = self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
             self.led(1)
+
+    def _account(self, rd):
+        # the message into the accounting (after the decode: its allocation is not on the UART path);
+        # its bugs must not stop the power and energy messages
+        try:
+            self.ledger.reading(rd, clock.seconds())
+            if self.hour_done or clock.seconds() - self.saved_s >= _SAVE_S:
+                self.hour_done = False
+                self.saved_s = clock.seconds()
+                self.ledger.save(self.ledger_path)
+            if rd.list_number() > 1:  # every 10 s on all Norwegian meters (list 1 comes every 2 s on some)
+                tot = self._totals()
+                self.mqtt.accounting(self._live(tot), None if tot is None else acct_json.totals_json(tot, self._meter_id()))
+        except Exception as e:
+            self.errors_seen = add(self.errors_seen, 1)
+            self.last_error = ("accounting: %s: %s" % (e.__class__.__name__, e))[:_ERROR_CHARS]
+            self.log(self.last_error)
+
+    def _on_hour(self, start, imp, exp, estimated):
+        # a completed clock hour, from inside ledger.reading()
+        text = self.ledger.hour_json(start, imp, exp, estimated)
+        self.mqtt.hour('%s, "meter_id": %s}' % (text[:-1], json.dumps(self._meter_id())))
+        self.hour_done = True
+
+    def _meter_id(self):
+        m = self.mqtt.meter
+        return m.get("meter_id") if m else None
+
+    def _totals(self):
+        # the running totals, once they are known not to go back as published: None before
+        return self.ledger.acc.totals() if self.mqtt.totals_checked else None
+
+    def _live(self, totals):
+        return "".join(acct_json.live(self.ledger, totals, meter_id=self._meter_id()))
+
+    def _totals_read_back(self, text):
+        # the totals this firmware published last (retained), read back at the first connection: the
+        # running totals never go below them. Another meter's are not this one's.
+        got = acct_json.read_totals(text)
+        if got is None or got[2] is not None and self._meter_id() not in (None, got[2]):
+            return
+        shown = self.ledger.acc.shown
+        shown[0] = max(shown[0], got[0])
+        shown[1] = max(shown[1], got[1])
 
     def _net_power(self, rd):
         # import minus export, W, or None when this message cannot tell: list 1 carries import
@@ -284,6 +341,9 @@ class App:
         for i in range(0, _HISTORY, _HISTORY_PIECE):  # oldest first
             yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
         yield "]}"
+        yield ', "accounting": '
+        for piece in acct_json.live(self.ledger, self._totals(), hours=True):
+            yield piece
         for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
                      ("energy", self.energy_text)):
             yield ', "%s": ' % k
