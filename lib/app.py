@@ -128,7 +128,7 @@ class App:
         why = self.ledger.load(self.ledger_path)
         self.log("accounting: " + (why or "state of %s taken" % self.ledger_path))
         self.saved_s = clock.seconds()
-        self.hour_done = False  # an hour completed with this message: save the state now
+        self.saved_hour = self._point_hour()  # the hour of the register boundary in the state on flash
         self.mqtt.on_totals = self._totals_read_back
 
     def _on_reading(self, rd):
@@ -157,8 +157,9 @@ class App:
         # its bugs must not stop the power and energy messages
         try:
             self.ledger.reading(rd, clock.seconds())
-            if self.hour_done or clock.seconds() - self.saved_s >= _SAVE_S:
-                self.hour_done = False
+            point = self._point_hour()
+            if point != self.saved_hour or clock.seconds() - self.saved_s >= _SAVE_S:  # a new hour's register, or an hour passed
+                self.saved_hour = point
                 self.saved_s = clock.seconds()
                 self.ledger.save(self.ledger_path)
             if rd.list_number() > 1:  # every 10 s on all Norwegian meters (list 1 comes every 2 s on some)
@@ -173,7 +174,10 @@ class App:
         # a completed clock hour, from inside ledger.reading()
         text = self.ledger.hour_json(start, imp, exp, estimated)
         self.mqtt.hour('%s, "meter_id": %s}' % (text[:-1], json.dumps(self._meter_id())))
-        self.hour_done = True
+
+    def _point_hour(self):
+        p = self.ledger.acc.point
+        return None if p is None else p[0] // 3600
 
     def _meter_id(self):
         m = self.mqtt.meter
