@@ -17,9 +17,6 @@ from counter import add
 import watchdog
 from dlms import Decoder
 from hdlc import Assembler
-from ledger import Ledger
-from tariff import parse_kw
-import acct_json
 from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
@@ -124,11 +121,9 @@ class App:
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
         self.ledger_path = state_dir + _LEDGER_FILE
-        self.ledger = Ledger([parse_kw(v) for v in cfg["tariff.thresholds_kw"]], cfg["tariff.rule"] == "single_hour", self._on_hour)
-        why = self.ledger.load(self.ledger_path)
-        self.log("accounting: " + (why or "state of %s taken" % self.ledger_path))
-        self.saved_s = clock.seconds()
-        self.saved_hour = self._point_hour()  # the hour of the register boundary in the state on flash
+        self.ledger = None  # made at the first message: the start's peak of garbage is gone by then
+        self.saved_s = 0
+        self.saved_hour = None  # the hour of the register boundary in the state on flash
         self.mqtt.on_totals = self._totals_read_back
 
     def _on_reading(self, rd):
@@ -152,10 +147,23 @@ class App:
         if self.led:
             self.led(1)
 
+    def _start_accounting(self):
+        from ledger import Ledger
+        from tariff import parse_kw
+
+        cfg = self.cfg
+        self.ledger = Ledger([parse_kw(v) for v in cfg["tariff.thresholds_kw"]], cfg["tariff.rule"] == "single_hour", self._on_hour)
+        why = self.ledger.load(self.ledger_path)
+        self.log("accounting: " + (why or "state of %s taken" % self.ledger_path))
+        self.saved_s = clock.seconds()
+        self.saved_hour = self._point_hour()
+
     def _account(self, rd):
         # the message into the accounting (after the decode: its allocation is not on the UART path);
         # its bugs must not stop the power and energy messages
         try:
+            if self.ledger is None:
+                self._start_accounting()
             self.ledger.reading(rd, clock.seconds())
             point = self._point_hour()
             if point != self.saved_hour or clock.seconds() - self.saved_s >= _SAVE_S:  # a new hour's register, or an hour passed
@@ -164,7 +172,9 @@ class App:
                 self.ledger.save(self.ledger_path)
             if rd.list_number() > 1:  # every 10 s on all Norwegian meters (list 1 comes every 2 s on some)
                 tot = self._totals()
-                self.mqtt.accounting(self._live(tot), None if tot is None else acct_json.totals_json(tot, self._meter_id()))
+                aj = _once("acct_json")  # 2.6 KB of code at 32 bits: imported for each use, not kept
+                self.mqtt.accounting("".join(aj.live(self.ledger, tot, meter_id=self._meter_id())),
+                                     None if tot is None else aj.totals_json(tot, self._meter_id()))
         except Exception as e:
             self.errors_seen = add(self.errors_seen, 1)
             self.last_error = ("accounting: %s: %s" % (e.__class__.__name__, e))[:_ERROR_CHARS]
@@ -185,15 +195,14 @@ class App:
 
     def _totals(self):
         # the running totals, once they are known not to go back as published: None before
-        return self.ledger.acc.totals() if self.mqtt.totals_checked else None
-
-    def _live(self, totals):
-        return "".join(acct_json.live(self.ledger, totals, meter_id=self._meter_id()))
+        return self.ledger.acc.totals() if self.mqtt.totals_checked and self.ledger else None
 
     def _totals_read_back(self, text):
         # the totals this firmware published last (retained), read back at the first connection: the
         # running totals never go below them. Another meter's are not this one's.
-        got = acct_json.read_totals(text)
+        if self.ledger is None:
+            self._start_accounting()
+        got = _once("acct_json").read_totals(text)
         if got is None or got[2] is not None and self._meter_id() not in (None, got[2]):
             return
         shown = self.ledger.acc.shown
@@ -346,7 +355,7 @@ class App:
             yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
         yield "]}"
         yield ', "accounting": '
-        for piece in acct_json.live(self.ledger, self._totals(), hours=True):
+        for piece in _once("acct_json").live(self.ledger, self._totals(), hours=True) if self.ledger else ("null",):
             yield piece
         for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
                      ("energy", self.energy_text)):
