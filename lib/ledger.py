@@ -21,8 +21,6 @@ _P_EXP = field("active_power_export")
 _E_IMP = field("active_energy_import")
 _E_EXP = field("active_energy_export")
 _LIST2_S = const(10)
-_METHODS = {"decimals": ("acct_json", "decimals"), "hour_json": ("acct_json", "hour_json"), "month_json": ("acct_json", "month_json"),
-            "to_bytes": ("cold", "ledger_bytes"), "from_bytes": ("cold", "ledger_restore"), "save": ("cold", "save"), "load": ("cold", "load")}
 _FROZEN_S = const(10)  # list 3 is sent this long after the quarter hour its clock shows (protocol.md 1.2)
 
 
@@ -74,17 +72,30 @@ class Ledger:
             e = rd.number(_E_IMP)[1] + 3
             self.acc.register(at, _whole(rd, _E_IMP, 3), _whole(rd, _E_EXP, 3), 10**e if e > 0 else 1)
 
-    # The rest, loaded for each call and dropped again (docs/accounting.md, "Cost"):
-    #   decimals(), hour_json(start, import Wh, export Wh, estimated), month_json() (None before the
-    #   first hour): lib/acct_json.py; to_bytes(), from_bytes(data), save(path) (atomic), load(path)
-    #   (-> None, or why the saved state was not taken): lib/cold.py
+    # --- JSON with the meter's decimals, and the state: in lib/cold.py, loaded for each use ---
 
-    def __getattr__(self, name):
-        if name not in _METHODS:
-            raise AttributeError(name)
-        module, f = _METHODS[name]
-        f = getattr(cold(module), f)
-        return lambda *a: f(self, *a)
+    def decimals(self):
+        return cold("acct_json").decimals(self)
+
+    def hour_json(self, start, imp, exp, estimated):
+        return cold("acct_json").hour_json(self, start, imp, exp, estimated)
+
+    def month_json(self):
+        # the current month: its peaks, their value and its step; None before the first hour
+        return cold("acct_json").month_json(self)
+
+    def to_bytes(self):
+        return cold().ledger_bytes(self)
+
+    def from_bytes(self, data):
+        cold().ledger_restore(self, data)
+
+    def save(self, path):
+        cold().save(self, path)
+
+    def load(self, path):
+        # the saved state -> None, or why it was not taken
+        return cold().load(self, path)
 
 
 def _whole(rd, f, shift):

@@ -10,8 +10,6 @@
 
 from accounting import cold
 
-_COLD = ("add", "state", "restore")
-
 DEFAULT_STEPS_KW = (2, 5, 10, 15, 20, 25, 50, 75, 100)  # the common table (docs/energy-norway.md)
 
 
@@ -27,19 +25,41 @@ class Tariff:
         self.year = None
         self.months = []  # [year * 100 + month, import Wh, export Wh, value sum Wh, value count] per closed month
 
-    # The methods, in lib/cold.py (add, state, restore: once an hour) and lib/acct_json.py (peaks,
-    # value, step, today_peak, live: for the JSON), loaded for each call and dropped again, so that
-    # their code takes no RAM in between (docs/accounting.md, "Cost"). Their names are tariff_<name>:
-    #   add(start, import Wh, export Wh, estimated) -> True when it was the month's last hour
-    #   peaks(days=None) -> [(hour start, Wh)] counted for the month, highest first
-    #   value(days=None) -> (sum Wh, count): the month's value is sum / count W
-    #   step(s=None, c=None) -> (lower W, upper W or None) of the step the value is in
-    #   today_peak(now=None) -> (hour start, import Wh) of today's highest completed hour, or None
-    #   live(hour, so_far, power_w, now) -> (projected Wh, Wh left before the step rises or None, W the value may rise or None)
+    # --- the rest is in lib/cold.py, loaded for each use (docs/accounting.md, "Cost") ---
 
-    def __getattr__(self, name):
-        f = getattr(cold("cold" if name in _COLD else "acct_json"), "tariff_" + name)
-        return lambda *a: f(self, *a)
+    def add(self, start, imp, exp, estimated):
+        # a completed hour; True when it was the month's last
+        return cold().tariff_add(self, start, imp, exp, estimated)
+
+    def peaks(self, days=None):
+        # [(hour start, Wh)] counted for the month, highest first (the earlier on a tie)
+        return cold("acct_json").tariff_peaks(self, days)
+
+    def value(self, days=None):
+        # (sum Wh, count): the month's value is sum / count kW-hours per hour, i.e. W
+        return cold("acct_json").tariff_value(self, days)
+
+    def step(self, s=None, c=None):
+        # (lower W, upper W or None) of the step the value (s, c) is in (the month's by default)
+        return cold("acct_json").tariff_step(self, s, c)
+
+    def today_peak(self, now=None):
+        # (hour start, import Wh) of today's highest completed hour, or None; with now (UTC time),
+        # None also when no hour of now's day has completed yet
+        return cold("acct_json").tariff_today_peak(self, now)
+
+    def live(self, hour, so_far, power_w, now):
+        # (projected Wh at the end of the hour, Wh the hour may still use before the month's step
+        # rises or None on the top step, W the month's value may rise before the next step or None)
+        return cold("acct_json").tariff_live(self, hour, so_far, power_w, now)
+
+    # --- state (the code is in lib/cold.py, loaded for each use) ---
+
+    def state(self):
+        return cold().tariff_state(self)
+
+    def restore(self, d):
+        cold().tariff_restore(self, d)
 
 
 def parse_kw(v):
