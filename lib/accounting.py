@@ -11,7 +11,7 @@
 # a new series; the hours between get the integrated power alone. Docs: docs/accounting.md.
 # Ints only: power is integrated in watt-seconds, energy kept in Wh.
 
-import sys
+import json
 from micropython import const
 
 _HOUR = const(3600)
@@ -233,20 +233,33 @@ class Accounting:
                 be += b[3] * f // n
         self.base = [imp, exp, bi, be]
 
-    # --- state (docs/accounting.md; the code is in lib/cold.py, loaded for each use) ---
+    # --- state (docs/accounting.md) ---
 
     def state(self):
-        return cold().acc_state(self)
+        return {"point": self.point, "part": self.part, "res": self.res, "now": self.now, "shown": self.shown}
 
     def restore(self, d):
         # from state(); the power since the point is gone, and the running totals wait for a register
-        cold().acc_restore(self, d)
+        self.point = _ints(d, "point", 3)
+        self.part = _ints(d, "part", 4)
+        self.res = _int(d, "res")
+        self.now = _int(d, "now", True)
+        self.shown = _ints(d, "shown", 2) or [0, 0]
+        self.buckets = []
+        self.last = None
+        self.base = None
 
     def to_bytes(self):
-        return cold().dumps(self.state())
+        return json.dumps(self.state()).encode()
 
     def from_bytes(self, data):
-        self.restore(cold().loads(data, "accounting state"))
+        try:
+            d = json.loads(data)
+        except ValueError:
+            raise ValueError("accounting state: not JSON")
+        if not isinstance(d, dict):
+            raise ValueError("accounting state: not an object")
+        self.restore(d)
 
 
 def _split(total, res, weights, covered, spans):
@@ -275,11 +288,19 @@ def apportion(total, res, weights):
     return [x * res for x in parts]
 
 
-def cold(name="cold"):
-    # lib/cold.py (the accounting's rarely run parts) or lib/acct_json.py (its JSON and figures):
-    # imported for one use and, on MicroPython, dropped again, so that its code takes no RAM in between
-    m = __import__(name)
-    if sys.implementation.name == "micropython":
-        sys.modules.pop(name, None)
-    return m
+def _int(d, key, none=False):
+    v = d.get(key)
+    if v is None and none:
+        return None
+    if not isinstance(v, int):
+        raise ValueError("accounting state: %s is not an integer" % key)
+    return v
 
+
+def _ints(d, key, n):
+    v = d.get(key)
+    if v is None:
+        return None
+    if not isinstance(v, list) or len(v) != n or not all(isinstance(x, int) for x in v):
+        raise ValueError("accounting state: %s is not a list of %d integers" % (key, n))
+    return list(v)

@@ -8,8 +8,9 @@
 # seconds (a capture without times, tools/han_decode.py), a list 2 message is taken as 10 s after
 # the one before (the push interval of list 2 on every Norwegian meter, protocol.md 1.2).
 
+import json
+import os
 from micropython import const
-from accounting import cold
 from obis import field
 import caltime
 from accounting import Accounting
@@ -22,6 +23,7 @@ _E_IMP = field("active_energy_import")
 _E_EXP = field("active_energy_export")
 _LIST2_S = const(10)
 _FROZEN_S = const(10)  # list 3 is sent this long after the quarter hour its clock shows (protocol.md 1.2)
+_VERSION = const(1)
 
 
 class Ledger:
@@ -72,30 +74,74 @@ class Ledger:
             e = rd.number(_E_IMP)[1] + 3
             self.acc.register(at, _whole(rd, _E_IMP, 3), _whole(rd, _E_EXP, 3), 10**e if e > 0 else 1)
 
-    # --- JSON with the meter's decimals, and the state: in lib/cold.py, loaded for each use ---
+    # --- JSON, with the meter's decimals ---
 
     def decimals(self):
-        return cold("acct_json").decimals(self)
+        d, r = 3, self.acc.res
+        while r >= 10 and d > 0:
+            d, r = d - 1, r // 10
+        return d
 
     def hour_json(self, start, imp, exp, estimated):
-        return cold("acct_json").hour_json(self, start, imp, exp, estimated)
+        d = self.decimals()
+        return '{"hour": "%s", "import_kwh": %s, "export_kwh": %s, "how": "%s"}' % (
+            caltime.label(start), kilo(imp, d), kilo(exp, d), "estimated" if estimated else "register")
 
     def month_json(self):
         # the current month: its peaks, their value and its step; None before the first hour
-        return cold("acct_json").month_json(self)
+        t = self.tariff
+        if t.month is None:
+            return None
+        d = self.decimals()
+        peaks = ", ".join('{"hour": "%s", "kwh": %s}' % (caltime.label(h), kilo(wh, d)) for h, wh in t.peaks())
+        s, c = t.value()
+        lo, up = t.step(s, c)
+        mean = (2 * s * 10**d + c * 1000) // (2 * c * 1000) if c else 0  # rounded half up to d decimals
+        return '{"month": "%04d-%02d", "peaks": [%s], "peak_mean_kw": %s, "step_kw": [%s, %s]}' % (
+            t.month // 100, t.month % 100, peaks, _decimal(mean, d), kilo(lo, None), "null" if up is None else kilo(up, None))
+
+    # --- state: at most about once an hour, after an hour's register ---
 
     def to_bytes(self):
-        return cold().ledger_bytes(self)
+        return json.dumps({"v": _VERSION, "acc": self.acc.state(), "tariff": self.tariff.state()}).encode()
 
     def from_bytes(self, data):
-        cold().ledger_restore(self, data)
+        try:
+            d = json.loads(data)
+        except ValueError:
+            raise ValueError("ledger state: not JSON")
+        if not isinstance(d, dict) or d.get("v") != _VERSION:
+            raise ValueError("ledger state: not version %d" % _VERSION)
+        for key in ("acc", "tariff"):
+            if not isinstance(d.get(key), dict):
+                raise ValueError("ledger state: %s is not an object" % key)
+        self.acc.restore(d["acc"])
+        self.tariff.restore(d["tariff"])
+        self.anchor = None
+        self._register_t = None
 
     def save(self, path):
-        cold().save(self, path)
+        # the state to flash at once: written to path.tmp, then renamed over path, so a reset or a
+        # power cut leaves the old state or the new one (as energy_queue.py does)
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            f.write(self.to_bytes())
+        os.rename(tmp, path)
 
     def load(self, path):
-        # the saved state -> None, or why it was not taken
-        return cold().load(self, path)
+        # the saved state -> None, or why it was not taken. path.tmp is the new state when the cut
+        # came between its write and the rename (FAT removes the old file first)
+        why = "no saved state"
+        for p in (path, path + ".tmp"):
+            try:
+                with open(p, "rb") as f:
+                    self.from_bytes(f.read())
+                return None
+            except OSError:
+                pass
+            except ValueError as e:
+                why = "%s: %s" % (p, e)
+        return why
 
 
 def _whole(rd, f, shift):
@@ -107,4 +153,19 @@ def _whole(rd, f, shift):
 
 def kilo(v, d):
     # v Wh (or W) as kWh (kW) with d decimals, or with as few as it needs when d is None
-    return cold("acct_json").kilo(v, d)
+    if d is None:
+        d = 3
+        while d and v % 10 ** (4 - d) == 0:
+            d -= 1
+    v = (2 * v + 10 ** (3 - d)) // (2 * 10 ** (3 - d)) if d < 3 else v
+    return _decimal(v, d)
+
+
+def _decimal(v, d):
+    # the int v as a decimal with d decimals: 1234, 3 -> "1.234"; 0, 1 -> "0.0"
+    if d == 0:
+        return str(v)
+    sign = "-" if v < 0 else ""
+    whole, frac = divmod(abs(v), 10**d)
+    frac = str(frac)
+    return sign + str(whole) + "." + "0" * (d - len(frac)) + frac
