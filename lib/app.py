@@ -148,8 +148,12 @@ class App:
             self.led(1)
 
     def _start_accounting(self):
+        # resident from here on: a module imported for each use needs blocks larger than a fragmented
+        # heap has free (test_heap_budget32 saw the heap grow for it after its cut)
+        global acct_json
         from ledger import Ledger
         from tariff import parse_kw
+        import acct_json
 
         cfg = self.cfg
         self.ledger = Ledger([parse_kw(v) for v in cfg["tariff.thresholds_kw"]], cfg["tariff.rule"] == "single_hour", self._on_hour)
@@ -172,7 +176,7 @@ class App:
                 self.ledger.save(self.ledger_path)
             if rd.list_number() > 1:  # every 10 s on all Norwegian meters (list 1 comes every 2 s on some)
                 tot = self._totals()
-                aj = _once("acct_json")  # 2.6 KB of code at 32 bits: imported for each use, not kept
+                aj = acct_json
                 self.mqtt.accounting("".join(aj.live(self.ledger, tot, meter_id=self._meter_id())),
                                      None if tot is None else aj.totals_json(tot, self._meter_id()))
         except Exception as e:
@@ -202,7 +206,7 @@ class App:
         # running totals never go below them. Another meter's are not this one's.
         if self.ledger is None:
             self._start_accounting()
-        got = _once("acct_json").read_totals(text)
+        got = acct_json.read_totals(text)
         if got is None or got[2] is not None and self._meter_id() not in (None, got[2]):
             return
         shown = self.ledger.acc.shown
@@ -355,7 +359,7 @@ class App:
             yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
         yield "]}"
         yield ', "accounting": '
-        for piece in _once("acct_json").live(self.ledger, self._totals(), hours=True) if self.ledger else ("null",):
+        for piece in acct_json.live(self.ledger, self._totals(), hours=True) if self.ledger else ("null",):
             yield piece
         for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
                      ("energy", self.energy_text)):
@@ -365,6 +369,9 @@ class App:
 
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
+
+
+acct_json = None  # lib/acct_json.py, imported with the accounting (App._start_accounting)
 
 
 def _sample(v):
