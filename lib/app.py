@@ -21,7 +21,7 @@ from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
 from ringbuf import RingBuffer
-from serial_port import IrqWatch, SerialChoice, open_uart, reconfigure
+from serial_port import IrqWatch, SerialChoice, reconfigure
 from web import WebServer
 from wifi import WifiLink
 from micropython import const
@@ -82,7 +82,7 @@ class App:
         self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"])
         self.assembler = Assembler(self.decoder.apdu)
         self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
-        self.uart = open_uart(profile, self.serial.framing)
+        self.uart = _once("uart_open").open_uart(profile, self.serial.framing)  # needed once: dropped after
         self.irq_watch = IrqWatch(self.ring, self.uart)  # attaches the ring; polls if the IRQ never runs
         self.irq = self.irq_watch.irq
         self.chunk = bytearray(_CHUNK)
