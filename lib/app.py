@@ -1,8 +1,9 @@
-# app.py Provides main(): the firmware loop wiring UART, decoder, MQTT, status page and watchdog together.
+# app.py Provides App: the firmware loop wiring UART, decoder, MQTT, status page and watchdog together.
 # MIT license
 #
 # One loop, no threads: each pass drains the UART into the decoder first, then gives the network
-# a bounded slice. Everything network-side may fail; the UART is read regardless.
+# a bounded slice. Everything network-side may fail; the UART is read regardless. lib/boot_guard.py
+# reads the config and the board's profile and makes the App (code needed once, dropped after).
 
 import gc
 import json
@@ -38,7 +39,6 @@ _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
-_HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
 
 def _env(name, default=None):
@@ -346,31 +346,3 @@ def _led(profile):
     pin = Pin(led["pin"], Pin.OUT)
     low = led.get("active_low")
     return lambda on: pin.value((not on) if low else on)
-
-
-def main():
-    import board as boards
-    import config
-
-    state_dir = _env("HAN_STATE_DIR", ".")
-    cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=_optional_fields())
-    cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
-    name = "host" if _HOST else cfg["board"]  # a PC can only be the host board
-    profile, board_errors = boards.load(name, _env("HAN_BOARDS", "boards"))
-    if profile is None:  # keep reading the meter with the most common wiring
-        profile, more = boards.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
-        board_errors += more
-    del boards, config
-    _forget("board", "config")  # needed once, at boot: give their RAM back
-    App(cfg, errors + board_errors, profile, state_dir).run()
-
-
-def _forget(*modules):
-    for name in modules:
-        sys.modules.pop(name, None)
-    gc.collect()
-
-
-def _optional_fields():
-    # the unix port has no Wi-Fi to configure
-    return ("wifi.ssid",) if _HOST else ()
