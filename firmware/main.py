@@ -12,10 +12,10 @@ import sys
 
 try:
     import boot_guard
-except Exception as e:
+except Exception as e:  # lib/ missing, or built for another MicroPython: no reset can help
     sys.print_exception(e)
-    print("boot: the firmware in lib/ cannot be loaded (an \"incompatible .mpy\": flash a newer release (README), then make deploy);"
-          " the REPL is yours")
+    print("boot: lib/ cannot be loaded (after \"incompatible .mpy\": flash a newer release, see README); make deploy, then"
+          " reset. The app is not started; the REPL is yours")
 else:
     run, failed = boot_guard.start()  # the app's loop (App.run), or None (safe mode, or a failed start reported)
     del boot_guard, sys.modules["boot_guard"]  # not needed while the app runs: give its RAM back
