@@ -107,6 +107,7 @@ class App:
         self.web = None
         try:
             self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
+            self.web.forms = self._form
         except OSError as e:
             self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
         self.wdt = None
@@ -292,6 +293,10 @@ class App:
 
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
+
+    def _form(self, line):
+        # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
+        return _once("form_req").reader(self, line)
 
 
 def _sample(v):

@@ -9,7 +9,7 @@ from micropython import const
 
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
-SECRETS = ("wifi.password", "mqtt.password")
+SECRETS = ("wifi.password", "mqtt.password", "admin.password_hash")
 
 _STR = "a string"
 _INT = "a whole number"
@@ -39,11 +39,13 @@ SCHEMA = (
     ("watchdog.timeout_s", _INT, 60, False),
     ("watchdog.start_after_s", _INT, 120, False),
     ("http.port", _INT, 80, False),
+    ("admin.password_hash", _STR, None, False),
 )
 
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
 _LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
-            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32}
+            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32,
+            "admin.password_hash": 128}
 _STR_MAX = const(64)
 
 _RANGES = {
