@@ -152,3 +152,26 @@ def test_a_new_broker_is_applied_without_losing_a_frame(tmp_path, broker):
         fw.kill()
         replay.stop()
         other.stop()
+
+
+def test_the_settings_buttons_open_the_setup_access_point_and_restart(tmp_path, broker):
+    replay, fw = _start(tmp_path, broker)
+    try:
+        cookie, csrf = _session(fw)
+        status, _, body = _request(fw, "POST", "/settings/reopen", {"csrf": csrf}, cookie=cookie)
+        assert status == 200 and json.loads(body)["message"] == "the access point HAN-test is open"
+        with open(str(tmp_path / "wifi.control.ap")) as f:
+            assert json.load(f) == {"active": True, "essid": "HAN-test", "authmode": 0}
+        state = json.loads(_request(fw, "GET", "/setup/state")[2])
+        assert state["mode"] == "setup" and state["admin_set"] and "wifi.password" not in state["values"]
+        # in setup mode too, a change needs the admin password
+        status, _, body = _request(fw, "POST", "/setup/save", {"mqtt.host": "10.6.6.6", "admin.current": "guess"})
+        assert status == 403 and json.loads(body)["field"] == "admin.current"
+        status, _, body = _request(fw, "POST", "/settings/restart", {"csrf": csrf}, cookie=cookie)
+        assert status == 200
+        wait_until(lambda: fw.proc.poll() is not None, 20, "the restart")
+        assert fw.proc.returncode == 3 and "restarting, as asked on the settings page" in fw.output()
+        assert json.load(open(fw.config_path))["mqtt"]["host"] == "127.0.0.1"
+    finally:
+        fw.kill()
+        replay.stop()

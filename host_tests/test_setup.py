@@ -72,7 +72,8 @@ def test_first_boot_opens_the_access_point_and_chromium_sets_the_dongle_up(tmp_p
         replay.stop()
 
 
-def test_a_wrong_wifi_password_is_said_and_the_access_point_stays(tmp_path, broker):
+def test_a_wrong_wifi_password_is_said_and_the_access_point_stays_until_the_dongle_has_joined(tmp_path, broker, monkeypatch):
+    monkeypatch.setenv("HAN_SETUP_LINGER_S", "2")  # the access point closes 2 s after joining, not 2 minutes
     replay, fw = first_boot(tmp_path)
     browser = Browser(tmp_path)
     try:
@@ -89,6 +90,11 @@ def test_a_wrong_wifi_password_is_said_and_the_access_point_stays(tmp_path, brok
         browser.fill({"wifi.password": "wifi-secret-1", "admin.current": ADMIN})
         browser.js("document.getElementById('save').click()")
         browser.wait("document.getElementById('done').textContent.indexOf('Joined home') === 0")
+        wait_until(lambda: not _ap(fw)["active"], 30, "the access point to close")
+        assert "setup: access point HAN-test closed" in fw.output()
+        assert b"status_page.html" in fw.get("/")[1]  # "/" is the status page again
+        assert fw.get("/setup")[0] == 200 and b"setup_page" in fw.get("/settings")[1]  # /setup sends to /settings
+        wait_until(lambda: fw.status()["mqtt"]["state"] == "connected", 30, "MQTT")
     finally:
         browser.close()
         fw.kill()
