@@ -9,7 +9,10 @@ from micropython import const
 
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
-SECRETS = ("wifi.password", "mqtt.password", "admin.password_hash")
+SECRETS = ("wifi.password", "mqtt.password")
+# sections checked elsewhere, and kept out of the config the App holds: "admin" (the settings page's
+# password hash, lib/setup_form.py reads it from the file when it needs it)
+_ELSEWHERE = ("admin",)
 
 _STR = "a string"
 _INT = "a whole number"
@@ -39,13 +42,11 @@ SCHEMA = (
     ("watchdog.timeout_s", _INT, 60, False),
     ("watchdog.start_after_s", _INT, 120, False),
     ("http.port", _INT, 80, False),
-    ("admin.password_hash", _STR, None, False),
 )
 
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
 _LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
-            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32,
-            "admin.password_hash": 128}
+            "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32}
 _STR_MAX = const(64)
 
 _RANGES = {
@@ -98,6 +99,8 @@ def _check_fields(data, cfg, errors, optional):
     groups = [name.partition(".")[0] for name in known if "." in name]
     bad_groups = []
     for group, value in data.items():
+        if group in _ELSEWHERE:
+            continue
         if group in groups and not isinstance(value, dict):
             # "mqtt": "192.168.1.10" is a known section of the wrong type, not an unknown field
             bad_groups.append(group)
