@@ -17,6 +17,7 @@ from micropython import const
 _AP_S = const(600)  # an open access point with nobody setting up closes after 10 minutes
 _LINGER_S = const(120)  # kept this long after joining, so the page can show the new address
 _NETWORKS = const(15)  # strongest networks listed
+_PAGE = __file__.rsplit("/", 1)[0] + "/setup_page.html" if "/" in __file__ else "setup_page.html"
 
 
 def _env(name, default):
@@ -36,11 +37,7 @@ def start(app, why):
 
 
 def _page():
-    import form_req
-
-    page = form_req._PAGE
-    del form_req
-    return "text/html; charset=utf-8", page
+    return "text/html; charset=utf-8", _PAGE
 
 
 class SetupLink:
