@@ -104,3 +104,10 @@ def test_tariff_thresholds_and_rule_have_defaults_and_named_errors():
         assert cfg["tariff.thresholds_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100]  # the default stands
     errors = _errors(dict(_GOOD, tariff={"rule": "mean"}))
     assert errors == ['tariff.rule: must be one of three_days, single_hour (got "mean")']
+
+
+def test_the_admin_section_is_the_settings_pages_and_stays_out_of_the_config_held():
+    # lib/setup_form.py reads admin.password_hash from the file when it needs it; the App never holds it
+    cfg, errors = config.check({"wifi": {"ssid": "x"}, "mqtt": {"host": "h"}, "admin": {"password_hash": "1000$ab$cd"}})
+    assert errors == [] and not [k for k in cfg if k.startswith("admin")]
+    assert "1000$ab$cd" not in str(config.public(cfg))

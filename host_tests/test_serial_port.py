@@ -5,7 +5,8 @@ import json
 import os
 
 from ringbuf import RingBuffer
-from serial_port import FRAMING, IrqWatch, SerialChoice, open_uart, uart_options
+from serial_port import FRAMING, IrqWatch, SerialChoice
+from uart_open import open_uart, uart_options
 
 _PATH = "/tmp/han-test-serial.json"
 

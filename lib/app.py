@@ -1,8 +1,9 @@
-# app.py Provides main(): the firmware loop wiring UART, decoder, MQTT, status page and watchdog together.
+# app.py Provides App: the firmware loop wiring UART, decoder, MQTT, status page and watchdog together.
 # MIT license
 #
 # One loop, no threads: each pass drains the UART into the decoder first, then gives the network
-# a bounded slice. Everything network-side may fail; the UART is read regardless.
+# a bounded slice. Everything network-side may fail; the UART is read regardless. lib/boot_guard.py
+# reads the config and the board's profile and makes the App (code needed once, dropped after).
 
 import gc
 import json
@@ -21,7 +22,7 @@ from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
 from ringbuf import RingBuffer
-from serial_port import IrqWatch, SerialChoice, open_uart, reconfigure
+from serial_port import IrqWatch, SerialChoice, reconfigure
 from web import WebServer
 from wifi import WifiLink
 from micropython import const
@@ -40,7 +41,6 @@ _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_err
 _SAVE_S = const(3600)  # the accounting's state goes to flash at each completed hour, else at most this often
 _LEDGER_FILE = "/ledger.json"
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
-_HOST = sys.platform in ("linux", "webassembly")  # the unix port, or the 32-bit WebAssembly port: a PC, no board
 
 
 def _env(name, default=None):
@@ -84,7 +84,7 @@ class App:
         self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"])
         self.assembler = Assembler(self.decoder.apdu)
         self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
-        self.uart = open_uart(profile, self.serial.framing)
+        self.uart = _once("uart_open").open_uart(profile, self.serial.framing)  # needed once: dropped after
         self.irq_watch = IrqWatch(self.ring, self.uart)  # attaches the ring; polls if the IRQ never runs
         self.irq = self.irq_watch.irq
         self.chunk = bytearray(_CHUNK)
@@ -109,6 +109,7 @@ class App:
         self.web = None
         try:
             self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
+            self.web.forms = self._form
         except OSError as e:
             self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
         self.wdt = None
@@ -370,6 +371,10 @@ class App:
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
 
+    def _form(self, line):
+        # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
+        return _once("form_req").reader(self, line)
+
 
 acct_json = None  # lib/acct_json.py, imported with the accounting (App._start_accounting)
 
@@ -426,31 +431,3 @@ def _led(profile):
     pin = Pin(led["pin"], Pin.OUT)
     low = led.get("active_low")
     return lambda on: pin.value((not on) if low else on)
-
-
-def main():
-    import board as boards
-    import config
-
-    state_dir = _env("HAN_STATE_DIR", ".")
-    cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=_optional_fields())
-    cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
-    name = "host" if _HOST else cfg["board"]  # a PC can only be the host board
-    profile, board_errors = boards.load(name, _env("HAN_BOARDS", "boards"))
-    if profile is None:  # keep reading the meter with the most common wiring
-        profile, more = boards.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
-        board_errors += more
-    del boards, config
-    _forget("board", "config")  # needed once, at boot: give their RAM back
-    App(cfg, errors + board_errors, profile, state_dir).run()
-
-
-def _forget(*modules):
-    for name in modules:
-        sys.modules.pop(name, None)
-    gc.collect()
-
-
-def _optional_fields():
-    # the unix port has no Wi-Fi to configure
-    return ("wifi.ssid",) if _HOST else ()

@@ -10,19 +10,17 @@
 #
 # RAM holds a count and offsets, not the messages: the one being sent is read back from the file, a
 # line of at most _LINE_MAX bytes, and copies go through a preallocated _COPY-byte buffer. A damaged
-# file (unreadable lines, no "end" line) is copied to <file>.bad for a human; its readable messages stay.
+# file (unreadable lines, no "end" line) is copied to <file>.bad for a human; its readable messages stay
+# (lib/energy_load.py, which reads the file at boot).
 
-import json
 import os
+import sys
 import time
 from micropython import const
 
 _LINE_MAX = const(1024)  # the longest line read at once; an energy message is about 250 bytes
 _COPY = const(256)
 _PAUSE_S = const(60)  # the test hook's pause between writing the temp file and renaming it
-_MESSAGE = const(0)  # kinds of line
-_END = const(1)
-_BAD = const(2)
 
 
 class EnergyQueue:
@@ -151,90 +149,11 @@ class EnergyQueue:
         return None
 
     def _load(self):
-        # boot: finish or undo a write a reset cut off, count the messages, set a damaged file right
-        self._n = self._head = self._end = 0
-        self._acked = False
+        # boot, and a file that changed under us: energy_load.py does it (its code is needed only
+        # then, so it is imported for the call and dropped: no RAM the rest of the time)
+        import energy_load
+
         try:
-            t = _scan(self.tmp)
-            if t:
-                if t[3]:
-                    os.rename(self.tmp, self.path)
-                else:
-                    os.remove(self.tmp)
-                self.log("energy queue: %s a write a reset cut off" % ("finished" if t[3] else "undid"))
-            f = _scan(self.path)
-            if not f:
-                return
-            n, end, bad, whole = f
-            if not whole:  # a copy first: a reset before the rename leaves the file as it was
-                with open(self.path + ".bad", "wb") as b:
-                    self._copy(b, 0, os.stat(self.path)[6])
-                with open(self.tmp, "wb") as t:
-                    n = _scan(self.path, t)[0]
-                    end = t.tell()
-                    t.write(b"end %d\n" % n)
-                self._commit("repair")
-                self.corrupt += bad
-                self.log("energy queue: %s was damaged: %d unreadable line(s) skipped, %d message(s) kept; the old file is %s.bad" % (
-                    self.path, bad, n, self.path))
-            self._n, self._end = n, end
-            if n:
-                self.log("energy queue: %d message(s) waiting" % n)
-        except OSError as e:  # the loop must run all the same; every write will say so too
-            self.log("energy queue: cannot use %s (%s)" % (self.path, e))
-
-
-def _kind(line):
-    # a message (a line holding a JSON object), the "end" line, or neither
-    if line is None or not line.endswith(b"\n"):
-        return _BAD
-    if line.startswith(b"end "):
-        return _END
-    try:
-        return _MESSAGE if line.startswith(b"{") and isinstance(json.loads(line), dict) else _BAD
-    except ValueError:  # MicroPython's JSON errors; CPython's UnicodeDecodeError is one too
-        return _BAD
-
-
-def _lines(f):
-    # the file's lines; None for one over _LINE_MAX bytes, which is read past in pieces
-    line = f.readline(_LINE_MAX)
-    while line:
-        if len(line) == _LINE_MAX and not line.endswith(b"\n"):
-            while line and not line.endswith(b"\n"):
-                line = f.readline(_LINE_MAX)
-            yield None
-        else:
-            yield line
-        line = f.readline(_LINE_MAX)
-
-
-def _scan(path, out=None):
-    # (messages, offset of the end line, unreadable lines, whole) of a file, its messages written to
-    # `out` if given; None when there is no file. Whole: every line readable, and the last one the only
-    # end line, counting the messages.
-    try:
-        f = open(path, "rb")
-    except OSError:
-        return None
-    n = end = bad = at = 0
-    count = None
-    kind = _BAD
-    with f:
-        for line in _lines(f):
-            kind = _kind(line)
-            if kind == _MESSAGE:
-                n += 1
-                end = at + len(line)
-                if out is not None:
-                    out.write(line)
-            elif kind == _END and count is None:
-                try:
-                    count = int(line[4:-1])
-                except ValueError:
-                    kind = _BAD
-            else:
-                kind = _BAD  # a second end line is as bad as an unreadable one
-            bad += kind == _BAD
-            at += len(line) if line else 0
-    return n, end, bad, bad == 0 and kind == _END and count == n
+            energy_load.load(self)
+        finally:
+            sys.modules.pop("energy_load", None)

@@ -24,6 +24,7 @@ if sys.implementation.name == "micropython":
         return t
 
     _TABLE = _make_table()  # one table, for whichever loops are in use
+    del _make_table  # needed once: its code goes
 
     try:
         import fastbytes_viper

@@ -14,6 +14,7 @@
 # mDNS timeout), so it runs at most once per attempt and, while the broker answers, never again.
 
 import errno
+import sys
 try:
     import select
     import socket
@@ -23,8 +24,6 @@ import time
 from micropython import const
 
 # packet types (first byte, with the flags MQTT 3.1.1 requires)
-_CONNECT = const(0x10)
-_CONNACK = const(0x20)
 _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _SUBSCRIBE = const(0x82)
@@ -124,45 +123,14 @@ class MQTTClient:
         return self._login(clean_session)
 
     def _login(self, clean_session):
-        # CONNECT, then CONNACK by the deadline; returns the session-present flag
-        self._ping_unanswered = False
-        n = 10 + 2 + len(self.client_id)
-        flags = 0x02 if clean_session else 0
-        if self.will:
-            topic, msg, retain = self.will
-            n += 2 + len(topic) + 2 + len(msg)
-            flags |= 0x04 | (0x20 if retain else 0)  # will at QoS 0
-        if self.user is not None:
-            n += 2 + len(self.user)
-            flags |= 0x80
-            if self.password is not None:
-                n += 2 + len(self.password)
-                flags |= 0x40
-        out = self._out
-        out[0] = _CONNECT
-        at = put_length(out, 1, n)
-        out[at : at + 7] = b"\x00\x04MQTT\x04"  # protocol name and level 4 (3.1.1)
-        out[at + 7] = flags
-        out[at + 8] = self.keepalive >> 8
-        out[at + 9] = self.keepalive & 0xFF
-        self._write(out, at + 10)
-        self._write_text(self.client_id)
-        if self.will:
-            self._write_text(topic)
-            self._write_text(msg)
-        if self.user is not None:
-            self._write_text(self.user)
-            if self.password is not None:
-                self._write_text(self.password)
+        # CONNECT, then CONNACK by the deadline; returns the session-present flag. Once per connection:
+        # lib/mqtt_login.py is imported for it and dropped again, so its code takes no RAM in between
+        import mqtt_login
 
-        self._start()
-        op, n = self._read_header()
-        if op != _CONNACK or n != 2:
-            raise OSError("MQTT: the broker answered CONNECT with packet type 0x%02x" % op)
-        self._read(self._two_mv, 2)
-        if self._two[1]:
-            raise MQTTException(self._two[1])
-        return self._two[0] & 1  # session present
+        try:
+            return mqtt_login.login(self, clean_session)
+        finally:
+            sys.modules.pop("mqtt_login", None)
 
     def disconnect(self):
         try:

@@ -9,7 +9,7 @@ from counter import add
 
 # 4.7 s of bytes at 2400 8E1 (11 bits a byte: 218 B/s): outlasts the longest network wait of a loop
 # pass (an MQTT I/O timeout of 3 s, then up to 1 s of queued energy). Behind it the UART driver's own
-# 2048 bytes (serial_port.py) wait until the ring has room, so a longer stall delays bytes, not loses them.
+# 2048 bytes (uart_open.py) wait until the ring has room, so a longer stall delays bytes, not loses them.
 _SIZE = const(1024)
 _CHUNK = const(64)
 

@@ -1,5 +1,7 @@
-# serial_port.py Provides the meter's serial setting: opening the board's UART, watching that its IRQ runs, and "auto" trying 8E1 then 8N1.
+# serial_port.py Provides the meter's serial setting: watching that the UART's IRQ runs, and "auto" trying 8E1 then 8N1.
 # MIT license
+#
+# Opening the board's UART, needed once at boot, is lib/uart_open.py's (imported for it and dropped).
 
 import json
 import sys
@@ -8,48 +10,13 @@ import time
 from micropython import const
 
 BAUD = 2400
-_RXBUF = const(2048)  # the driver's own ring: 9.4 s more of slack behind ours (2400 8E1 is 218 B/s)
 _TRY_MS = const(25000)  # without a good frame for this long, try the next setting (list 2 comes every 10 s)
 _DEAF_S = const(3)  # checks in a row with more and more bytes in the driver and none stored: the IRQ is not running
 _STUCK_S = const(15)  # the same bytes waiting this long: longer than any meter waits between two lists
 
 # Aidon, Kaifa and Landis+Gyr send 2400 8E1; Kamstrup 2400 8N1
 FRAMING = {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1"}
-_PARITY = {"8E1": 0, "8N1": None}  # machine.UART: parity 0 is even
-
-
-def open_uart(board, framing, uart_class=None, version=None):
-    uart = board["uart"]
-    if uart["id"] == "host":
-        import os
-        from host_uart import HostUart
-
-        return HostUart(os.getenv("HAN_UART") or "127.0.0.1:7700")
-    if uart_class is None:
-        from machine import UART as uart_class
-    options = uart_options(board, framing, version or tuple(sys.implementation.version[:3]))
-    if uart.get("invert_rx"):
-        options["invert"] = uart_class.INV_RX
-    if "tx" not in options:
-        # A listen-only dongle needs no TX pin: -1 leaves it unrouted from MicroPython 1.29 on. Older
-        # releases refuse -1 and put TX on the UART's default pin (GPIO17 on UART2, GPIO10 on UART1).
-        try:
-            return uart_class(uart["id"], tx=-1, **options)
-        except ValueError:
-            pass
-    return uart_class(uart["id"], **options)
-
-
-def uart_options(board, framing, version):
-    # machine.UART's keyword arguments for the board on MicroPython `version` (a tuple)
-    uart = board["uart"]
-    options = {"baudrate": BAUD, "bits": 8, "parity": _PARITY[framing], "stop": 1, "rx": uart["rx"],
-               "timeout": 0, "timeout_char": 0}
-    if not (1, 24, 0) <= tuple(version[:3]) < (1, 26, 0):
-        options["rxbuf"] = _RXBUF  # v1.24.0-v1.25.0: rxbuf= reinstalls the driver without its event queue, and the IRQ never runs
-    if uart.get("tx") is not None:
-        options["tx"] = uart["tx"]
-    return options
+PARITY = {"8E1": 0, "8N1": None}  # machine.UART: parity 0 is even
 
 
 class IrqWatch:
@@ -94,7 +61,7 @@ class IrqWatch:
 
 def reconfigure(port, framing):
     if hasattr(port, "init"):
-        port.init(baudrate=BAUD, bits=8, parity=_PARITY[framing], stop=1)
+        port.init(baudrate=BAUD, bits=8, parity=PARITY[framing], stop=1)
 
 
 class SerialChoice:

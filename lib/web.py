@@ -26,8 +26,8 @@ _READ = const(256)  # bytes read at once, and per chunk of a file body
 _BURST = const(2048)  # bytes written to one client per poll, so the UART is read in between
 _EAGAIN = const(11)
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-            414: "URI Too Long", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+            414: "URI Too Long", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 # a client: [request line buffer, its length, at a line start, bytes read, started ms,
 #            piece being sent (memoryview) or None, body: iterator, open file or None, chunk buffer]
@@ -61,6 +61,9 @@ class WebServer:
         self.poller = select.poll()
         self.poller.register(s, select.POLLIN)
         self.clients = {}  # socket -> client list (see above)
+        # forms: called with a request line whose path starts with /s (/setup, /settings); returns a reader
+        # (lib/form_req.py, imported for the request) that takes the rest of the request, or None
+        self.forms = None
 
     def poll(self):
         for sock, event in self.poller.poll(0):
@@ -103,6 +106,8 @@ class WebServer:
             return
         c = self.clients[sock]
         line, k, bol = c[_BUF], c[_LEN], c[_BOL]
+        if not isinstance(line, bytearray):  # a form's reader has the request
+            return self._answer(sock, line.feed(buf, 0, n))
         for i in range(n):
             b = buf[i]
             if b == 10:  # "\n": a blank line ends the headers ("\r" is skipped)
@@ -110,6 +115,11 @@ class WebServer:
                     return self._handle(sock, c, line, k)
                 bol = True
                 if k < _LINE:
+                    if self.forms and bytes(line[:k]).find(b" /s") > 0:
+                        c[_BUF] = r = self.forms(bytes(line[:k]))
+                        if r:
+                            return self._answer(sock, r.feed(buf, i + 1, n))
+                        c[_BUF] = line
                     k = _LINE + k  # the request line is complete: the length moves above _LINE
             elif b != 13:
                 bol = False
@@ -142,7 +152,12 @@ class WebServer:
             return self._respond(sock, 500, "text/plain", b"internal error\n")
         self._respond(sock, 200, content_type, body, head=method == b"HEAD", first=first)
 
-    def _respond(self, sock, status, content_type, body, head=False, first=None):
+    def _answer(self, sock, r):
+        # a form reader's answer, once it has the whole request: (status, content type, body, extra headers)
+        if r:
+            self._respond(sock, r[0], r[1], r[2], extra=r[3])
+
+    def _respond(self, sock, status, content_type, body, head=False, first=None, extra=""):
         c = self.clients[sock]
         c[_BUF] = None  # the request is done with: its buffer goes
         length = ""
@@ -158,8 +173,8 @@ class WebServer:
         elif not head:
             c[_BODY] = _chain(first, body)
         c[_OUT] = memoryview((
-            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
-                status, _REASONS[status], content_type, length)).encode())
+            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
+                status, _REASONS[status], content_type, length, extra)).encode())
         self.poller.modify(sock, select.POLLOUT)
         self.served = add(self.served, 1)  # wraps at 2**30 (counter.py)
 
