@@ -131,6 +131,21 @@ def test_uptime_reads_in_days_hours_minutes_and_rssi_in_words():
                        "-70 dBm (fair)", "-75 dBm (fair)", "-90 dBm (weak)", "n/a (not on Wi-Fi)"]
 
 
+def test_decimals_stay_as_sent_and_hours_read_as_clock_times():
+    # exact(): numbers with a point become strings before JSON.parse, so 0.500 is not shown as 0.5;
+    # strings (a message quoting a number, an escaped quote) and integers are left alone
+    script = _page_function("exact") + _page_function("when") + r"""
+    const text = '{"a": 0.500, "b": "x: 1.5 \\" 2.0", "c": [1, -2.50, 0.0, 1.5e3], "d": {"e": 12345.678}}';
+    console.log(JSON.stringify(JSON.parse(exact(text))));
+    console.log(JSON.stringify([when("2026-03-04T07:00+01:00"), when("2026-03-04T07:00+01:00", 1),
+                                when("2026-10-25T02:00+02:00", 1), when("2026-12-31T23:00+01:00", 1)]));"""
+    p = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    parsed, labels = [json.loads(line) for line in p.stdout.splitlines()]
+    assert parsed == {"a": "0.500", "b": 'x: 1.5 " 2.0', "c": [1, "-2.50", "0.0", "1.5e3"], "d": {"e": "12345.678"}}
+    assert labels == ["07:00", "Mar 4, 07:00", "Oct 25, 02:00", "Dec 31, 23:00"]
+
+
 def _exchange(port, data, wait=5):
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
         s.sendall(data)
