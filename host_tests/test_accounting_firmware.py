@@ -194,3 +194,26 @@ def test_the_hours_are_right_after_kills_mid_hour_and_across_midnight(tmp_path):
         assert all(o.count("accounting: state of ") == 1 for o in s.outputs[1:])  # each restart took the saved state
     finally:
         s.close()
+
+
+def test_on_a_heap_as_small_as_a_plain_esp32s_the_accounting_is_off_and_says_why(tmp_path):
+    # tariff.accounting "auto" (the default): its code does not fit beside the firmware in a plain
+    # ESP32's heap; the status page and /api/status say so, and nothing of it goes to MQTT. "on" runs it.
+    s = Setup(tmp_path, "2026-03-03T06:59:00")
+    try:
+        s.fw = Firmware(s.tmp / "firmware", s.config, s.meter.port, heapsize="224K")
+        s.meter.run_until("2026-03-03T07:01:00")
+        s.settle()
+        off = s.fw.status()["accounting"]["off"]
+        assert off.startswith("the heap is ") and "tariff.accounting on" in off, off
+        assert "accounting: off, the heap is" in s.fw.output()
+        assert not [t for t in s.rec.topics_seen() if t.startswith(P + ("accounting", "totals", "hour"))]
+        s.kill()
+        s.config = dict(s.config, tariff={"accounting": "on"})
+        s.fw = Firmware(s.tmp / "firmware", s.config, s.meter.port, heapsize="224K")
+        s.meter.run_until("2026-03-03T07:03:00")
+        s.settle()
+        assert "off" not in (s.fw.status()["accounting"] or {})
+        wait_until(lambda: P + "accounting" in s.rec.topics_seen(), 30, "the live accounting message")
+    finally:
+        s.close()

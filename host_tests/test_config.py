@@ -106,6 +106,12 @@ def test_tariff_thresholds_and_rule_have_defaults_and_named_errors():
     assert errors == ['tariff.rule: must be one of three_days, single_hour (got "mean")']
 
 
+def test_the_accounting_switch_defaults_to_auto_and_names_a_wrong_value():
+    cfg, errors = config.check(_GOOD)
+    assert errors == [] and cfg["tariff.accounting"] == "auto"
+    assert _errors(dict(_GOOD, tariff={"accounting": "yes"})) == ['tariff.accounting: must be one of auto, on, off (got "yes")']
+
+
 def test_the_admin_section_is_the_settings_pages_and_stays_out_of_the_config_held():
     # lib/setup_form.py reads admin.password_hash from the file when it needs it; the App never holds it
     cfg, errors = config.check({"wifi": {"ssid": "x"}, "mqtt": {"host": "h"}, "admin": {"password_hash": "1000$ab$cd"}})

@@ -38,7 +38,9 @@ _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
-_SAVE_S = const(3600)  # the accounting's state goes to flash at each completed hour, else at most this often
+# The accounting's code stays in RAM (about 19 KB at 32 bits, docs/firmware.md): with tariff.accounting
+# "auto" it runs only on a heap this large (PSRAM boards, a PC), not in a plain ESP32's 56-112 KB
+_ACCOUNTING_HEAP = const(262144)
 _LEDGER_FILE = "/ledger.json"
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 
@@ -69,6 +71,19 @@ def _now_text():
     t = time.gmtime()
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
 
+
+
+def _accounting_off(mode):
+    # None when the energy accounting runs, else why not: tariff.accounting "off", or "auto" on a heap
+    # too small for its code (a plain ESP32; on the ESP32 the heap grows, so this is its size now)
+    if mode == "on":
+        return None
+    if mode == "off":
+        return "tariff.accounting is off"
+    heap = gc.mem_free() + gc.mem_alloc()
+    if heap >= _ACCOUNTING_HEAP:
+        return None
+    return "the heap is %d KB; the accounting runs from %d KB (PSRAM), or with tariff.accounting on" % (heap // 1024, _ACCOUNTING_HEAP // 1024)
 
 class App:
     def __init__(self, cfg, errors, profile, state_dir="."):
@@ -122,10 +137,14 @@ class App:
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
         self.ledger_path = state_dir + _LEDGER_FILE
-        self.ledger = None  # made at the first message: the start's peak of garbage is gone by then
-        self.saved_s = 0
-        self.saved_hour = None  # the hour of the register boundary in the state on flash
-        self.mqtt.on_totals = self._totals_read_back
+        self.keeper = None  # lib/bookkeeper.py, made at the first message: the start's peak of garbage is gone by then
+        self.accounting_off = _accounting_off(cfg["tariff.accounting"])  # None, or why the accounting does not run
+        if self.accounting_off:
+            self.log("accounting: off, " + self.accounting_off)
+            self.mqtt.accounting_on = False
+            self.mqtt.totals_checked = True  # no totals to read back
+        else:
+            self.mqtt.on_totals = self._totals_read_back
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
@@ -141,78 +160,32 @@ class App:
         if energy:
             self.energy_text = energy
         self.mqtt.reading(pairs, self.power_text, energy)
-        self._account(rd)
+        if not self.accounting_off:
+            self._account(rd)
         if self.cfg["mqtt.raw"]:
             a = self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
             self.led(1)
 
-    def _start_accounting(self):
-        # resident from here on: a module imported for each use needs blocks larger than a fragmented
-        # heap has free (test_heap_budget32 saw the heap grow for it after its cut)
-        global acct_json
-        from ledger import Ledger
-        from tariff import parse_kw
-        import acct_json
+    def _keeper(self):
+        if self.keeper is None:
+            from bookkeeper import Bookkeeper
 
-        cfg = self.cfg
-        self.ledger = Ledger([parse_kw(v) for v in cfg["tariff.thresholds_kw"]], cfg["tariff.rule"] == "single_hour", self._on_hour)
-        why = self.ledger.load(self.ledger_path)
-        self.log("accounting: " + (why or "state of %s taken" % self.ledger_path))
-        self.saved_s = clock.seconds()
-        self.saved_hour = self._point_hour()
+            self.keeper = Bookkeeper(self.cfg, self.mqtt, self.ledger_path, self.log)
+        return self.keeper
 
     def _account(self, rd):
-        # the message into the accounting (after the decode: its allocation is not on the UART path);
         # its bugs must not stop the power and energy messages
         try:
-            if self.ledger is None:
-                self._start_accounting()
-            self.ledger.reading(rd, clock.seconds())
-            point = self._point_hour()
-            if point != self.saved_hour or clock.seconds() - self.saved_s >= _SAVE_S:  # a new hour's register, or an hour passed
-                self.saved_hour = point
-                self.saved_s = clock.seconds()
-                self.ledger.save(self.ledger_path)
-            if rd.list_number() > 1:  # every 10 s on all Norwegian meters (list 1 comes every 2 s on some)
-                tot = self._totals()
-                aj = acct_json
-                self.mqtt.accounting("".join(aj.live(self.ledger, tot, meter_id=self._meter_id())),
-                                     None if tot is None else aj.totals_json(tot, self._meter_id()))
+            self._keeper().reading(rd)
         except Exception as e:
             self.errors_seen = add(self.errors_seen, 1)
             self.last_error = ("accounting: %s: %s" % (e.__class__.__name__, e))[:_ERROR_CHARS]
             self.log(self.last_error)
 
-    def _on_hour(self, start, imp, exp, estimated):
-        # a completed clock hour, from inside ledger.reading()
-        text = self.ledger.hour_json(start, imp, exp, estimated)
-        self.mqtt.hour('%s, "meter_id": %s}' % (text[:-1], json.dumps(self._meter_id())))
-
-    def _point_hour(self):
-        p = self.ledger.acc.point
-        return None if p is None else p[0] // 3600
-
-    def _meter_id(self):
-        m = self.mqtt.meter
-        return m.get("meter_id") if m else None
-
-    def _totals(self):
-        # the running totals, once they are known not to go back as published: None before
-        return self.ledger.acc.totals() if self.mqtt.totals_checked and self.ledger else None
-
     def _totals_read_back(self, text):
-        # the totals this firmware published last (retained), read back at the first connection: the
-        # running totals never go below them. Another meter's are not this one's.
-        if self.ledger is None:
-            self._start_accounting()
-        got = acct_json.read_totals(text)
-        if got is None or got[2] is not None and self._meter_id() not in (None, got[2]):
-            return
-        shown = self.ledger.acc.shown
-        shown[0] = max(shown[0], got[0])
-        shown[1] = max(shown[1], got[1])
+        self._keeper().read_back(text)
 
     def _net_power(self, rd):
         # import minus export, W, or None when this message cannot tell: list 1 carries import
@@ -360,8 +333,13 @@ class App:
             yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
         yield "]}"
         yield ', "accounting": '
-        for piece in acct_json.live(self.ledger, self._totals(), hours=True) if self.ledger else ("null",):
-            yield piece
+        if self.accounting_off:
+            yield '{"off": %s}' % json.dumps(self.accounting_off)
+        elif self.keeper:
+            for piece in self.keeper.status():
+                yield piece
+        else:
+            yield "null"
         for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
                      ("energy", self.energy_text)):
             yield ', "%s": ' % k
@@ -375,8 +353,6 @@ class App:
         # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
         return _once("form_req").reader(self, line)
 
-
-acct_json = None  # lib/acct_json.py, imported with the accounting (App._start_accounting)
 
 
 def _sample(v):

@@ -19,6 +19,7 @@ _INT = "a whole number"
 _BOOL = "true or false"
 _KW_LIST = "a list of kW thresholds, rising"
 TARIFF_RULES = ("three_days", "single_hour")
+ACCOUNTING_MODES = ("auto", "on", "off")
 _THRESHOLDS_MAX = const(20)
 
 # (field, what it must be, default, required); a default of None means "not set"
@@ -47,6 +48,7 @@ SCHEMA = (
     ("http.port", _INT, 80, False),
     ("tariff.thresholds_kw", _KW_LIST, [2, 5, 10, 15, 20, 25, 50, 75, 100], False),  # docs/energy-norway.md
     ("tariff.rule", _STR, "three_days", False),
+    ("tariff.accounting", _STR, "auto", False),  # auto: on where the heap has room (lib/app.py)
 )
 
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
@@ -169,6 +171,8 @@ def _problem(name, kind, value):
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
     if name == "tariff.rule" and value not in TARIFF_RULES:
         return "must be one of " + ", ".join(TARIFF_RULES)
+    if name == "tariff.accounting" and value not in ACCOUNTING_MODES:
+        return "must be one of " + ", ".join(ACCOUNTING_MODES)
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
         return "must not be empty"
     return None

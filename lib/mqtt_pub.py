@@ -73,6 +73,7 @@ class Publisher:
         # the running totals must never go back as published, also across a reset: at the first
         # connection the retained totals are read back (on_totals) before any are sent
         self.totals_checked = not self.enabled
+        self.accounting_on = True  # set by the App: off, it has no totals to read back and no sensors
         self.checking = False  # subscribed to our own totals until the ping after it is answered
         self.on_totals = None  # on_totals(text of the retained totals)
 
@@ -170,7 +171,7 @@ class Publisher:
             return
         meter = self.meter if self.meter is not None and "meter_id" in self.meter else None
         todo = [f for f in self.fields if f not in self.announced] if meter else ()
-        if self.dongle_announced and not todo and (meter is None or self.meter_checked and self.acc_announced):
+        if self.dongle_announced and not todo and (meter is None or self.meter_checked and (self.acc_announced or not self.accounting_on)):
             return
         import ha_discovery as ha  # needed only while announcing: dropped after, its RAM back (its names stay interned)
 
@@ -190,7 +191,7 @@ class Publisher:
                 if not self._send(topic, payload, retain=True, quiet=True):
                     return
                 self.announced.append(field)
-            if not self.acc_announced:
+            if not self.acc_announced and self.accounting_on:
                 for i in range(len(ha.ACCOUNTING)):
                     topic, payload = ha.accounting_config(i, meter, self.topics, self.disc_prefix, self.version, self.device_id)
                     if not self._send(topic, payload, retain=True, quiet=True):
