@@ -38,11 +38,21 @@ def read():
     return ["lib", "lib", "ok", 0, ""]  # no pointer (or one that cannot be read: never written whole by us)
 
 
-def write(active, previous, state, starts, note=""):
+def write(active, previous, state, starts, note="", pause=False):
     # the one atomic switch: the whole pointer to the temp file, then one rename over the old one
     with open(_TMP, "w") as f:
         f.write("%s %s %s %d\n%s\nend\n" % (active, previous, state, starts, note.replace("\n", " ")[:200]))
+    if pause and _env("HAN_SLOT_PAUSE"):  # test hook: a power cut between the two (the tests SIGKILL here)
+        print("app_slot: paused before the rename")
+        import time
+
+        time.sleep(60)
     os.rename(_TMP, _PTR)
+
+
+def _env(name):
+    getenv = getattr(os, "getenv", None)  # the unix port; the ESP32 has no environment
+    return getenv(name) if getenv else None
 
 
 def target(p=None):
@@ -54,7 +64,7 @@ def target(p=None):
 def switch(new, version):
     # a new app, written and checked, runs on trial from the next start; the running one is kept
     p = read()
-    write(new, p[0], "trial", 0, "update to %s: on trial from the next start" % version)
+    write(new, p[0], "trial", 0, "update to %s: on trial from the next start" % version, True)
 
 
 def commit(note):

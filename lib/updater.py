@@ -47,6 +47,7 @@ class Update:
         self.mhash = hashlib.sha256()
         self.version = None
         self.need = 0  # bytes of all files, from the manifest
+        self.mleft = 0  # bytes of the manifest not read yet, from its first line
         self.files = 0
         self.out = None  # the file being written, its expected SHA-256 (hex), bytes left, its hash, its name
         self.want = None
@@ -73,6 +74,7 @@ class Update:
             if self.reader is None:  # the manifest: a line at a time
                 b = mv[i]
                 i += 1
+                self.mleft -= 1
                 if b == 10:
                     self._header(bytes(self.line[: self.k]).decode())
                     self.k = 0
@@ -87,6 +89,7 @@ class Update:
             self.out.write(piece)
             self.fhash.update(piece)
             self.left -= take
+            self.need -= take
             i += take
             if not self.left:
                 self._next_file()
@@ -95,8 +98,9 @@ class Update:
         self.lines += 1
         words = text.split()
         if self.lines == 1:
-            if text != "han-bundle 1":
+            if len(words) != 3 or words[0] != "han-bundle" or words[1] != "1":
                 raise UpdateError("not an update bundle (first line %r; make bundle writes them)" % text[:40])
+            self.mleft = int(words[2])
         elif words and words[0] == "end":
             if len(words) != 2 or words[1] != _hex(self.mhash):
                 raise UpdateError("manifest: its SHA-256 does not match (damaged in transfer?)")
@@ -160,6 +164,14 @@ class Update:
         if not self.left:
             self._next_file()
 
+    def wanted(self):
+        # bytes to ask the stream for: never past the bundle's end (a socket's readinto waits to fill)
+        if self.done:
+            return 0
+        if self.reader is None:
+            return self.mleft if self.lines else 1
+        return min(self.need, _CHUNK)
+
     def finish(self):
         # every file written and matched: the pointer names the new app, on trial from the next start
         if not self.done:
@@ -188,7 +200,7 @@ def receive(readinto, first=b"", between=None):
     mv = memoryview(buf)
     while not u.done:
         try:
-            n = readinto(buf)
+            n = readinto(buf, min(u.wanted(), _CHUNK))
         except OSError as e:
             u.abort()
             raise UpdateError("the connection failed (%r); nothing was switched" % e)

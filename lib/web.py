@@ -26,7 +26,7 @@ _READ = const(256)  # bytes read at once, and per chunk of a file body
 _BURST = const(2048)  # bytes written to one client per poll, so the UART is read in between
 _EAGAIN = const(11)
 
-_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
             414: "URI Too Long", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 # a client: [request line buffer, its length, at a line start, bytes read, started ms,
@@ -43,11 +43,14 @@ _CHUNK = const(8)
 
 
 class WebServer:
-    def __init__(self, port, routes, host="0.0.0.0"):
+    def __init__(self, port, routes, host="0.0.0.0", posts=None):
         # routes: path -> function() returning (content type, body). The body is bytes; or the path
         # of a file to stream from flash (so a page costs no RAM while nobody looks); or an iterator
-        # of str or bytes pieces, sent as they come (no Content-Length: the end is the close)
+        # of str or bytes pieces, sent as they come (no Content-Length: the end is the close).
+        # posts: path -> function(sock, query, first) returning (status, content type, body) for a
+        # POST whose body the function reads itself from the socket (first: body bytes already read)
         self.routes = routes
+        self.posts = posts or {}
         self.served = 0
         self.rejected = 0
         self.errors = 0
@@ -107,7 +110,7 @@ class WebServer:
             b = buf[i]
             if b == 10:  # "\n": a blank line ends the headers ("\r" is skipped)
                 if bol:
-                    return self._handle(sock, c, line, k)
+                    return self._handle(sock, c, line, k, memoryview(buf)[i + 1 : n])
                 bol = True
                 if k < _LINE:
                     k = _LINE + k  # the request line is complete: the length moves above _LINE
@@ -122,11 +125,14 @@ class WebServer:
         if c[_GOT] > MAX_REQUEST:
             self._respond(sock, 413, "text/plain", b"request too large\n")
 
-    def _handle(self, sock, c, line, k):
+    def _handle(self, sock, c, line, k, first):
         words = bytes(memoryview(line)[: k - _LINE if k > _LINE else k]).split()
         if len(words) != 3 or not words[2].startswith(b"HTTP/"):
             return self._respond(sock, 400, "text/plain", b"bad request\n")
         method, path = words[0], words[1].split(b"?", 1)[0]
+        post = self.posts.get(path.decode() if method == b"POST" and _printable(path) else "")
+        if post:
+            return self._post(sock, post, words[1], first)
         if method not in (b"GET", b"HEAD"):
             return self._respond(sock, 405, "text/plain", b"GET only\n")
         route = self.routes.get(path.decode() if _printable(path) else "")
@@ -141,6 +147,17 @@ class WebServer:
             self.errors += 1
             return self._respond(sock, 500, "text/plain", b"internal error\n")
         self._respond(sock, 200, content_type, body, head=method == b"HEAD", first=first)
+
+    def _post(self, sock, post, target, first):
+        # the function reads the body itself, with a timeout for each read (an update streams to flash)
+        try:
+            sock.settimeout(CLIENT_TIMEOUT_MS // 1000)
+            status, content_type, body = post(sock, target, bytes(first))
+        except Exception:
+            self.errors += 1
+            status, content_type, body = 500, "text/plain", b"internal error\n"
+        sock.setblocking(False)
+        self._respond(sock, status, content_type, body)
 
     def _respond(self, sock, status, content_type, body, head=False, first=None):
         c = self.clients[sock]

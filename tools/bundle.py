@@ -4,13 +4,14 @@
 #
 # The format (docs/updates.md): text lines first, the manifest, then the files' bytes one after the
 # other in the manifest's order, so the dongle checks and writes it as it streams in:
-#   han-bundle 1
+#   han-bundle 1 <bytes of the manifest after this line>
 #   version <the app's version>
 #   micropython <the oldest release it runs on>
 #   mpy <.mpy version> <sub-version> <arch>
 #   file <length> <sha256 hex> <name>        one line per file
 #   end <sha256 hex of every line above, with their newlines>
-# --version also sets app.py's VERSION in the build, so the dongle reports the version it runs.
+# The lengths let the dongle ask the network for no byte past the bundle's end (a stream's readinto
+# waits for a full buffer). --version also sets app.py's VERSION in the build, so the dongle reports the version it runs.
 
 import argparse
 import hashlib
@@ -67,13 +68,15 @@ def build(board_name, out, lib=os.path.join(ROOT, "lib"), version=None):
             files.append(src)
     with open(files[0], "rb") as f:
         head = f.read(3)
-    lines = ["han-bundle 1", "version " + version, "micropython " + release.text(release.MINIMUM),
+    lines = ["version " + version, "micropython " + release.text(release.MINIMUM),
              "mpy %d %d %s" % (head[1], head[2] & 3, profile["arch"])]
     for path in files:
         with open(path, "rb") as f:
             data = f.read()
         lines.append("file %d %s %s" % (len(data), hashlib.sha256(data).hexdigest(), os.path.basename(path)))
-    manifest = "".join(line + "\n" for line in lines).encode()
+    body = "".join(line + "\n" for line in lines).encode()
+    end_line = len(b"end \n") + 64
+    manifest = b"han-bundle 1 %d\n" % (len(body) + end_line) + body
     manifest += b"end %s\n" % hashlib.sha256(manifest).hexdigest().encode()
     with open(out + ".tmp", "wb") as f:
         f.write(manifest)
