@@ -34,13 +34,12 @@ def _hex(h):
 class Update:
     # feed() the bundle's bytes in pieces of any size, then finish()
     def __init__(self):
-        import app_slot
-
-        self.slots = app_slot
+        app_slot = _slots()
         p = app_slot.read()
         if p[2] == "trial":
             raise UpdateError("an update is on trial (%s): wait until it has proved itself or gone back" % p[0])
         self.slot = app_slot.target(p)
+        del app_slot
         self.line = bytearray(_LINE)
         self.k = 0  # bytes in line
         self.lines = 0
@@ -178,7 +177,7 @@ class Update:
             where = ("in %s, %d bytes short" % (self.name, self.left)) if self.out else "in the manifest"
             self.abort()
             raise UpdateError("the bundle ended early (%s); nothing was switched" % where)
-        self.slots.switch(self.slot, self.version)
+        _slots().switch(self.slot, self.version)
         return "version %s written to %s (%d files); it runs on trial from the next start" % (self.version, self.slot, self.files)
 
     def abort(self):
@@ -235,6 +234,14 @@ def fetch(url, between=None):
         raise UpdateError("url: %r" % e)
     finally:
         s.close()
+
+
+def _slots():
+    # firmware/app_slot.py (beside main.py): source on a device, compiled at import; dropped while the files stream in
+    import app_slot
+
+    sys.modules.pop("app_slot", None)
+    return app_slot
 
 
 def _safe(name):
