@@ -37,7 +37,6 @@ _HISTORY = const(180)  # net power samples for the page's graph: 15 minutes ...
 _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
-_TRIAL_S = const(300)  # a new app (an update) proves itself within this, or the previous one comes back
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 
@@ -121,14 +120,9 @@ class App:
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
-        self.restart_at = None  # clock.seconds() of a restart asked for (into a new app)
-        self.update = _app_slot()  # {"app", "previous", "state", "note"}: which app runs (firmware/app_slot.py)
-        self.trial_until = None
-        if self.update and self.update["state"] == "trial":
-            self.trial_until = clock.seconds() + int(_env("HAN_TRIAL_S", _TRIAL_S))
-        elif self.update and self.update["note"].startswith("rolled back"):
-            self.last_error = self.update["note"]  # said on the page, and in diag over MQTT
-            self.log("update: " + self.last_error)
+        self.update = self.trial_until = self.restart_at = None  # an update's state, its trial's end, a restart due
+        if "active_app.txt" in os.listdir():  # updated once (firmware/app_slot.py's pointer): lib/app_update.py
+            _once("app_update").start(self)
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
@@ -214,10 +208,8 @@ class App:
         self.irq = self.irq_watch.check(self.log)
         if clock.seconds() > self.grace_s:
             watchdog.boot_ok()  # the start-up is over: this start did not fail (main.py counts those)
-            if self.trial_until is not None:
-                self._trial()
-        if self.restart_at is not None and clock.seconds() >= self.restart_at:
-            _reset()
+        if self.trial_until is not None or self.restart_at is not None:  # a new app on trial, or a restart into one
+            _once("app_update").tick(self, clock.seconds())
         gc.collect()
         self.heap_alloc = gc.mem_alloc()
         self._watchdog()
@@ -235,29 +227,9 @@ class App:
             self.wdt_fed_at = self.uart_passes
             self.wdt.feed()
 
-    def _trial(self):
-        # a new app on trial: proved by a frame decoded, or by a quiet meter with Wi-Fi and MQTT up
-        d = self.decoder.decoded
-        healthy = self.ring.received == 0 and self.link.up and self.mqtt.state in ("connected", "not configured")
-        if d or healthy:
-            why = "%d messages decoded" % d if d else "the meter is quiet, Wi-Fi and MQTT are up"
-            self.trial_until = None
-            _app_slot("commit", "version %s proved itself on trial: %s" % (VERSION, why))
-            self.update = _app_slot()
-            self.log("update: " + self.update["note"])
-        elif clock.seconds() >= self.trial_until:
-            why = ("%d bytes from the meter, no message decoded" % self.ring.received if self.ring.received else
-                   "no meter bytes, and Wi-Fi or MQTT not up (MQTT %s)" % self.mqtt.state)
-            _app_slot("rollback", "version %s did not prove itself within %d s: %s" % (VERSION, int(_env("HAN_TRIAL_S", _TRIAL_S)), why))
-            self.log("update: " + _app_slot()["note"] + "; restarting")
-            _reset()
-
-    def restart_in(self, s):
-        self.restart_at = clock.seconds() + s
-
     def _update(self, sock, target, first):
-        # POST /api/update, /api/fetch (lib/update_http.py, imported for the request)
-        return _once("update_http").handle(self, sock, target, first)
+        # POST /api/update, /api/fetch (lib/app_update.py, imported for the request)
+        return _once("app_update").post(self, sock, target, first)
 
     def run(self):
         self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
@@ -360,18 +332,6 @@ def _set_clock(log):
     except Exception as e:  # no NTP server reachable: try again within the hour
         log("ntp: clock not set (%s)" % e)
         return False
-
-
-def _app_slot(call=None, note=None):
-    # the pointer of firmware/app_slot.py (beside main.py, not part of the app): read, or commit()/rollback()
-    try:
-        m = _once("app_slot")
-    except ImportError:  # run without main.py (a test of the App alone): lib/ is the app
-        return None
-    if call:
-        getattr(m, call)(note)
-    p = m.read()
-    return {"app": p[0], "previous": p[1], "state": p[2], "note": p[4]}
 
 
 def _reset():
