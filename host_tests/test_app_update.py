@@ -236,3 +236,26 @@ def test_sigkill_at_each_point_of_an_update_leaves_a_firmware_that_starts_and_re
     rig.start()
     assert rig.reading()["version"] == "0.4.0"
     assert rig.fw.status()["update"]["previous"] == "app_a"
+
+
+def test_a_bundle_fetched_from_a_url_runs_and_a_missing_one_is_refused(rig):
+    import functools
+    import http.server
+    import threading
+
+    data = make_bundle(rig.tmp, "0.2.1")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(rig.tmp))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = "http://127.0.0.1:%d/" % server.server_address[1]
+        rig.start()
+        status, text = rig.post("/api/fetch", (base + "missing.hanb\n").encode())
+        assert status == 400 and "the server answered '404" in text and rig.pointer() is None
+        status, text = rig.post("/api/fetch", (base + "0.2.1.hanb\n").encode())
+        assert status == 200 and "version 0.2.1 written to app_a" in text, text
+        assert rig.exited() == 3
+        rig.start()
+        assert rig.reading()["version"] == "0.2.1" and len(data) > 10000
+    finally:
+        server.shutdown()

@@ -98,7 +98,10 @@ def main():
     out = args.out
     if not out:
         os.makedirs(os.path.join(ROOT, "build", "bundle"), exist_ok=True)
-        out = os.path.join(ROOT, "build", "bundle", "%s-%s.hanb" % (args.board, args.version or "app"))
+        with open(os.path.join(args.lib, "app.py")) as f:
+            found = _VERSION.search(f.read())
+        version = args.version or (found.group(0).split('"')[1] if found else "app")
+        out = os.path.join(ROOT, "build", "bundle", "%s-%s.hanb" % (args.board, version))
     out, version, n = build(args.board, out, args.lib, args.version)
     print("bundle: %s: version %s for %s, %d files, %d bytes" % (out, version, args.board, n, os.path.getsize(out)))
 
