@@ -259,3 +259,23 @@ def test_a_bundle_fetched_from_a_url_runs_and_a_missing_one_is_refused(rig):
         assert rig.reading()["version"] == "0.2.1" and len(data) > 10000
     finally:
         server.shutdown()
+
+
+def test_an_app_that_cannot_even_be_imported_is_rolled_back_at_once(rig):
+    def unloadable(tmp):
+        lib = str(tmp / "lib-unloadable")
+        shutil.copytree(os.path.join(ROOT, "lib"), lib)
+        with open(os.path.join(lib, "boot_guard.py"), "a") as f:
+            f.write("\nraise ImportError('this build has no boot_guard')\n")
+        out = str(tmp / "unloadable.hanb")
+        bundle.build("host", out, lib, "0.3.0-broken")
+        with open(out, "rb") as f:
+            return f.read()
+
+    rig.start()
+    update(rig, unloadable(rig.tmp))
+    assert rig.start() is None  # main.py cannot import the app: back at once, and a reset
+    assert "rolled back from app_a to lib: it cannot be loaded" in rig.output()
+    rig.start()
+    s = rig.reading()
+    assert s["version"] == "0.1.0" and "this build has no boot_guard" in s["update"]["note"]
