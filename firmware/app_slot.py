@@ -11,7 +11,7 @@
 #
 # This file is not part of an app: `make deploy` copies it beside main.py, and an update never
 # changes it, so an app that cannot even be imported is still taken back. main.py calls boot()
-# before anything of lib/ is imported: an app on trial that has started _STARTS times without
+# before anything of lib/ is imported (and boot() drops this module again): an app on trial that has started _STARTS times without
 # proving itself (it crashed, hung, or never got to its proof) goes back to the previous app here.
 # The running app calls commit() once it has proved itself, or rollback() when its time is up
 # (lib/app.py); lib/updater.py calls switch() when a new app is written and checked.
@@ -99,7 +99,15 @@ def _finish_switch():
 
 def boot():
     # at every start, before lib/ is imported: finish a cut switch, count a trial start or give up on
-    # it, and put the active app's directory first on sys.path
+    # it, and put the active app's directory first on sys.path. Never raises: lib/ runs then
+    try:
+        _boot()
+    except Exception as e:  # a flash error: the app the path names (lib/ unless the switch was made) runs
+        print("boot: app slot: %r" % e)
+    sys.modules.pop("app_slot", None)  # main.py keeps nothing of this module while the app runs
+
+
+def _boot():
     _finish_switch()
     p = read()
     if p[2] == "trial":
@@ -115,6 +123,11 @@ def boot():
         for d in [d for d in sys.path if d == "lib" or d.endswith("/lib")]:
             sys.path.remove(d)  # nothing of the app gone from may shadow or fill in for the active one
         sys.path.insert(0, (here if here != "/" else "") + "/" + p[0])
+    if p[2] == "trial":
+        try:
+            import boot_guard  # noqa: F401  (main.py takes it from sys.modules)
+        except Exception as e:  # an app that cannot even be loaded goes back at once
+            unloadable(e)
 
 
 def unloadable(e):

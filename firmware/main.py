@@ -11,20 +11,14 @@
 # update's, or lib/) and takes back a new app that keeps failing its trial.
 import sys
 
-try:  # which app directory runs, and the trial of a new one (firmware/app_slot.py, beside this file)
-    import app_slot
-
-    app_slot.boot()
-    del app_slot, sys.modules["app_slot"]
-except Exception as e:  # no slot module (an older deploy), or a flash error: lib/ runs
-    print("boot: app slot: %r" % e)
+try:
+    __import__("app_slot").boot()  # the app directory to run, a new app's trial (firmware/app_slot.py; it drops itself)
+except ImportError:  # no app_slot.py beside this file: lib/ runs
+    pass
 try:
     import boot_guard
 except Exception as e:  # lib/ missing, or built for another MicroPython: no reset can help
     sys.print_exception(e)
-    import app_slot
-
-    app_slot.unloadable(e)  # an update on trial: back to the previous app, and a reset
     print("boot: lib/ cannot be loaded (after \"incompatible .mpy\": flash a newer release, see README); make deploy, then"
           " reset. The app is not started; the REPL is yours")
 else:

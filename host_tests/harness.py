@@ -170,10 +170,19 @@ def compile_lib(out):
     return out
 
 
+class _NoFile:
+    # Firmware(config=None): no config.json at all, as on a dongle before its setup
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
 class Firmware:
     # firmware/main.py on the MicroPython unix port, with the 'host' board and a config of the test's
     def __init__(self, tmp, config, uart_port, heapsize=None, config_text=None, diag_s=60, grace_s=30, compiled=False,
-                 wifi_control=None, device_sockets=True):
+                 wifi_control=None, device_sockets=True, wifi_networks=None):
         # compiled: run lib/ as .mpy files, as a device does (deployed compiled, no compiler in RAM)
         # device_sockets: sockets that block as the ESP32's do (host_tests/mpy_shims/socket.py). Runs that
         # measure the heap turn them off: the stand-in is Python, and costs the unix port's heap (about
@@ -183,10 +192,10 @@ class Firmware:
         self.dir = str(tmp)
         self.http_port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
-        with open(self.config_path, "w") as f:
+        with open(self.config_path, "w") if config is not None or config_text is not None else _NoFile() as f:
             if config_text is not None:
                 f.write(config_text)
-            else:
+            elif config is not None:
                 config = dict(config)
                 config.setdefault("board", "host")
                 config.setdefault("http", {"port": self.http_port})
@@ -199,6 +208,10 @@ class Firmware:
                    HAN_GRACE_S=str(grace_s))
         if wifi_control:
             env["HAN_WIFI_CONTROL"] = str(wifi_control)
+        if wifi_networks is not None:  # the networks in range of the stand-in Wi-Fi (host_tests/mpy_wifi/network.py)
+            env["HAN_WIFI_NETWORKS"] = os.path.join(self.dir, "wifi-networks.json")
+            with open(env["HAN_WIFI_NETWORKS"], "w") as f:
+                json.dump(wifi_networks, f)
         args = [MICROPYTHON] + (["-X", "heapsize=" + heapsize] if heapsize else []) + [os.path.join(ROOT, "firmware", "main.py")]
         self.log_path = os.path.join(self.dir, "firmware.log")
         self.log = open(self.log_path, "w")

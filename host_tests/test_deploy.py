@@ -49,7 +49,7 @@ def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_
     assert "the board runs MicroPython 1." in p.stdout  # asked before anything was copied
     files = sorted(os.path.relpath(os.path.join(d, n), flash) for d, _, names in os.walk(flash) for n in names)
     modules = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "lib")) if n.endswith(".py") and n != "host_uart.py")
-    assert files == sorted(["boot.py", "main.py", "app_slot.py", "config.json", "boards/host.json", "lib/status_page.html"]
+    assert files == sorted(["boot.py", "main.py", "app_slot.py", "config.json", "boards/host.json", "lib/status_page.html", "lib/setup_page.html"]
                            + ["lib/%s.mpy" % m for m in modules])  # no mip: the MQTT client is lib's own
     assert (flash / "lib" / "hdlc.mpy").read_bytes()[:2] == b"M\x06"  # compiled, for the unix port's arch
     assert json.loads((flash / "config.json").read_text())["mqtt"]["host"] == "192.168.1.10"
@@ -201,3 +201,11 @@ def test_a_running_dongle_with_its_watchdog_armed_takes_ctrl_c_the_repl_and_a_de
     finally:
         dongle.terminate()
         dongle.wait(timeout=10)
+
+
+def test_a_deploy_with_config_none_stages_no_config_so_the_dongle_is_set_up_from_a_phone():
+    deploy = _deploy_module()
+    profile = json.load(open(os.path.join(ROOT, "boards", "esp32-devkitc.json")))
+    tree = deploy.stage("esp32-devkitc", profile, None)
+    assert not os.path.exists(os.path.join(tree, "config.json"))
+    assert os.path.exists(os.path.join(tree, "lib", "setup_page.html")) and os.path.exists(os.path.join(tree, "lib", "setup_mode.mpy"))

@@ -21,10 +21,11 @@ class Machine:
     # machine on an ESP32 after a reset: the BOOT button is pressed on the `press_at`-th read
     PWRON_RESET, HARD_RESET, WDT_RESET, SOFT_RESET = 1, 2, 3, 5
 
-    def __init__(self, cause=1, press_at=None):
+    def __init__(self, cause=1, press_at=None, release_at=None):
         self.cause = cause
         self.reads = 0
         self.press_at = press_at
+        self.release_at = release_at
         self.pins = {}  # number -> mode
         self.led = []  # values written to the LED
         machine = self
@@ -41,7 +42,8 @@ class Machine:
                     machine.led.append(v)
                     return None
                 machine.reads += 1
-                return 0 if machine.press_at is not None and machine.reads >= machine.press_at else 1
+                released = machine.release_at is not None and machine.reads >= machine.release_at
+                return 0 if machine.press_at is not None and machine.reads >= machine.press_at and not released else 1
 
         self.Pin = Pin
 
@@ -72,6 +74,16 @@ def test_boot_pressed_while_the_led_blinks_after_reset_enters_safe_mode():
     assert m.led[-1] == 0 and 1 in m.led  # it blinked, and is off again
     assert "BOOT was pressed" in safeboot.requested("/tmp/han-test-no-such-file")
     safeboot.pressed = False
+
+
+def test_boot_pressed_briefly_asks_for_the_setup_access_point_not_safe_mode():
+    safeboot.pressed = safeboot.setup_asked = False
+    m = Machine(press_at=5, release_at=8)
+    assert not safeboot.window(_profile("esp32-devkitc"), 3000, m)
+    assert safeboot.setup_asked and not safeboot.pressed
+    assert safeboot.requested("/tmp/han-test-no-such-file") is None  # the app starts
+    assert m.led[-1] == 0
+    safeboot.setup_asked = False
 
 
 def test_the_window_closes_without_a_press_and_the_app_starts():

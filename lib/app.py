@@ -72,7 +72,6 @@ class App:
     def __init__(self, cfg, errors, profile, state_dir="."):
         self.cfg = cfg
         self.errors = errors
-        self.state_dir = state_dir
         self.profile = profile
         self.micropython = _once("release").status()
         self.device_id = _device_id()
@@ -107,8 +106,9 @@ class App:
         self.heap_alloc = 0  # heap in use right after the last collection
         self.web = None
         try:
-            self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api},
-                                 posts={"/api/update": self._update, "/api/fetch": self._update})
+            self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
+            self.web.forms = self._form
+            self.web.posts = self._update
         except OSError as e:
             self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
         self.wdt = None
@@ -120,7 +120,7 @@ class App:
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
-        self.update = self.trial_until = self.restart_at = None  # an update's state, its trial's end, a restart due
+        self.update = None  # updated once: [state, the trial's end, a restart's time] (lib/app_update.py)
         if "active_app.txt" in os.listdir():  # updated once (firmware/app_slot.py's pointer): lib/app_update.py
             _once("app_update").start(self)
 
@@ -157,16 +157,12 @@ class App:
             return None
         return self.net_w
 
-    def drain(self):
-        # the UART's bytes into the decoder: each loop pass, and between the pieces of an update
+    def step(self):
         self.ring.poll()  # no-op where the UART IRQ fills the ring
         n = self.ring.get(self.chunk)
         while n:
             self.assembler.feed(self.chunk, n)
             n = self.ring.get(self.chunk)
-
-    def step(self):
-        self.drain()
         self.uart_passes = add(self.uart_passes, 1)
         clock.tick()
         now = time.ticks_ms()
@@ -208,7 +204,7 @@ class App:
         self.irq = self.irq_watch.check(self.log)
         if clock.seconds() > self.grace_s:
             watchdog.boot_ok()  # the start-up is over: this start did not fail (main.py counts those)
-        if self.trial_until is not None or self.restart_at is not None:  # a new app on trial, or a restart into one
+        if self.update and (self.update[1] or self.update[2]):  # a new app on trial, or a restart into one
             _once("app_update").tick(self, clock.seconds())
         gc.collect()
         self.heap_alloc = gc.mem_alloc()
@@ -228,7 +224,7 @@ class App:
             self.wdt.feed()
 
     def _update(self, sock, target, first):
-        # POST /api/update, /api/fetch (lib/app_update.py, imported for the request)
+        # a POST outside /s...: /api/update, /api/fetch (lib/app_update.py, imported for the request)
         return _once("app_update").post(self, sock, target, first)
 
     def run(self):
@@ -271,7 +267,7 @@ class App:
             "reset_cause": _reset_cause(),
             "loop_errors": self.errors_seen,
             "last_error": self.last_error,
-            "update": self.update,
+            "update": self.update and self.update[0],
             "loop_passes": self.uart_passes,  # what feeds the watchdog: it must keep rising
             "config_errors": self.errors,
             "serial": serial,
@@ -308,6 +304,10 @@ class App:
 
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
+
+    def _form(self, line):
+        # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
+        return _once("form_req").reader(self, line)
 
 
 def _sample(v):

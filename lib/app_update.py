@@ -12,8 +12,8 @@
 # rollback, in last_error, which diag carries over MQTT.
 #
 # Until the settings page's login guards the endpoints, a request must carry ?key=<the text of
-# update_key.txt> (in the state folder); without that file they are off. The meter is read between
-# the pieces of a bundle (app.drain), and the board restarts into the new app 3 s after answering.
+# update_key.txt> (beside config.json); without that file they are off. The meter is read between
+# the pieces of a bundle (_drain), and the board restarts into the new app 3 s after answering.
 import os
 from micropython import const
 
@@ -33,9 +33,11 @@ def state():
 
 
 def start(app):
-    app.update = u = state()
+    # app.update: [state(), the trial's end (clock.seconds()) or None, a restart's time or None]
+    u = state()
+    app.update = [u, None, None] if u else None
     if u and u["state"] == "trial":
-        app.trial_until = clock.seconds() + _trial_s()
+        app.update[1] = clock.seconds() + _trial_s()
     elif u and u["note"].startswith("rolled back"):
         app.last_error = u["note"]  # on the page, and in diag over MQTT
         app.log("update: " + u["note"])
@@ -43,18 +45,19 @@ def start(app):
 
 def tick(app, now):
     # once a second while a trial runs or a restart is due (now: clock.seconds())
-    if app.restart_at is not None and now >= app.restart_at:
+    u = app.update
+    if u[2] and now >= u[2]:
         return _reset()
-    if app.trial_until is None or now <= app.grace_s:
+    if not u[1] or now <= app.grace_s:
         return
     d = app.decoder.decoded
     if d or (app.ring.received == 0 and app.link.up and app.mqtt.state in ("connected", "not configured")):
-        app.trial_until = None
+        u[1] = None
         _slots().commit("version %s proved itself on trial: %s" % (_version(), "%d messages decoded" % d if d else
                                                                       "the meter is quiet, Wi-Fi and MQTT are up"))
-        app.update = state()
-        app.log("update: " + app.update["note"])
-    elif now >= app.trial_until:
+        u[0] = state()
+        app.log("update: " + u[0]["note"])
+    elif now >= u[1]:
         why = ("%d bytes from the meter, no message decoded" % app.ring.received if app.ring.received else
                "no meter bytes, and Wi-Fi or MQTT not up (MQTT %s)" % app.mqtt.state)
         _slots().rollback("version %s did not prove itself within %d s: %s" % (_version(), _trial_s(), why))
@@ -63,9 +66,22 @@ def tick(app, now):
 
 
 def post(app, sock, target, first):
-    # POST /api/update (the bundle is the body) or /api/fetch (an http:// URL is the body) -> (status, content type, body)
+    # POST /api/update (the bundle is the body) or /api/fetch (an http:// URL is the body) -> (status, content type,
+    # body); the socket is read with a timeout for each read, and left non-blocking again
+    try:
+        sock.settimeout(5)
+        return _post(app, sock, target, first)
+    except Exception as e:  # MemoryError above all: answer, keep serving
+        return 500, "text/plain", ("update: error: %r\n" % e).encode()
+    finally:
+        sock.setblocking(False)
+
+
+def _post(app, sock, target, first):
     path, _, query = target.decode().partition("?")
-    if not _allowed(app.state_dir, query):
+    if path not in ("/api/update", "/api/fetch"):  # every other path takes GET (lib/web.py)
+        return 405, "text/plain", b"GET only\n"
+    if not _allowed(query):
         return 403, "text/plain", b"update: forbidden (a key= matching update_key.txt is needed)\n"
     import updater
 
@@ -77,20 +93,31 @@ def post(app, sock, target, first):
                 if not more:
                     break
                 url += more
-            message = updater.fetch(url.decode().strip(), app.drain)
+            message = updater.fetch(url.decode().strip(), lambda: _drain(app))
         else:
-            message = updater.receive(sock.readinto, first, app.drain)
+            message = updater.receive(sock.readinto, first, lambda: _drain(app))
     except updater.UpdateError as e:
         app.log("update: refused: %s" % e)
         return 400, "text/plain", ("update refused: %s\n" % e).encode()
     app.log("update: " + message + "; restarting")
-    app.restart_at = clock.seconds() + 3
+    if app.update is None:
+        app.update = [state(), None, None]
+    app.update[2] = clock.seconds() + 3
     return 200, "text/plain", ("update: %s; restarting\n" % message).encode()
 
 
-def _allowed(state_dir, query):
+def _drain(app):
+    # the UART's bytes into the decoder between the pieces of a bundle, as App.step does
+    app.ring.poll()
+    n = app.ring.get(app.chunk)
+    while n:
+        app.assembler.feed(app.chunk, n)
+        n = app.ring.get(app.chunk)
+
+
+def _allowed(query):
     try:
-        with open(state_dir + "/update_key.txt") as f:
+        with open("update_key.txt") as f:
             key = f.read().strip()
     except OSError:
         return False

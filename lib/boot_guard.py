@@ -54,17 +54,19 @@ def start():
         print("boot: " + release.line())
         del release, sys.modules["release"]  # needed once here: give its RAM back
         why = None
+        setup = False
         if "safeboot" in sys.modules or "SAFE_BOOT" in os.listdir():  # boot.py's window ran, or the file is there
             import safeboot
 
             why = safeboot.requested()
+            setup = safeboot.setup_asked
             del sys.modules["safeboot"]  # needed once: give its RAM back
         if why:
             _count(failed)  # asked for, not failed
             print("boot: safe mode: %s; the app is not started." % why)
             _hand_over()
             return None, failed
-        return _app().run, failed
+        return _app(setup).run, failed
     except KeyboardInterrupt:
         ended(None, failed)
     except Exception as e:
@@ -107,23 +109,34 @@ def ended(e, failed):
     sys.exit(3)  # the unix port: end the process, as a reset would
 
 
-def _app():
-    # the App, made with config.json and the board's profile
+def _app(setup):
+    # the App, made with config.json and the board's profile; with the setup access point open when
+    # no Wi-Fi network is set, or when asked for (a short press of BOOT in the boot window)
     import app
     import board
     import config
 
     state_dir = _env("HAN_STATE_DIR", ".")
-    cfg, errors = config.load(_env("HAN_CONFIG", "config.json"), optional=("wifi.ssid",) if _HOST else ())  # a PC has no Wi-Fi
+    path = _env("HAN_CONFIG", "config.json")
+    cfg, errors = config.load(path, optional=("wifi.ssid",) if _HOST else ())  # a PC has no Wi-Fi
     cfg["http.port"] = int(_env("HAN_HTTP_PORT", cfg["http.port"]))  # the unix port: tests and make sim
     name = "host" if _HOST else cfg["board"]  # a PC can only be the host board
     profile, board_errors = board.load(name, _env("HAN_BOARDS", "boards"))
     if profile is None:  # keep reading the meter with the most common wiring
         profile, more = board.load("esp32-devkitc", _env("HAN_BOARDS", "boards"))
         board_errors += more
+        name = "esp32-devkitc"
+    cfg["board"] = name  # the board that runs (the settings page compares a new one with it)
     del board, config, sys.modules["board"], sys.modules["config"]  # needed once, at boot: give their RAM back
     gc.collect()
-    return app.App(cfg, errors + board_errors, profile, state_dir)
+    a = app.App(cfg, errors + board_errors, profile, state_dir)
+    a.paths = (path, _env("HAN_BOARDS", "boards"), state_dir)  # for the setup and settings pages
+    if a.link.wlan is not None and a.web is not None and (setup or not cfg["wifi.ssid"]):  # a PC has no Wi-Fi to set up
+        import setup_mode
+
+        setup_mode.start(a, "the BOOT button was pressed briefly" if setup else "no Wi-Fi network is set")
+        del setup_mode, sys.modules["setup_mode"]  # the App holds what it needs while setup runs
+    return a
 
 
 def _env(name, default=None):

@@ -10,6 +10,9 @@ from micropython import const
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
 SECRETS = ("wifi.password", "mqtt.password")
+# sections checked elsewhere, and kept out of the config the App holds: "admin" (the settings page's
+# password hash, lib/setup_form.py reads it from the file when it needs it)
+_ELSEWHERE = ("admin",)
 
 _STR = "a string"
 _INT = "a whole number"
@@ -96,6 +99,8 @@ def _check_fields(data, cfg, errors, optional):
     groups = [name.partition(".")[0] for name in known if "." in name]
     bad_groups = []
     for group, value in data.items():
+        if group in _ELSEWHERE:
+            continue
         if group in groups and not isinstance(value, dict):
             # "mqtt": "192.168.1.10" is a known section of the wrong type, not an unknown field
             bad_groups.append(group)

@@ -4,7 +4,8 @@
 # Ways that work on every board, so a broken app or config can never lock a user out:
 # - a file named SAFE_BOOT on the board (`mpremote touch :SAFE_BOOT`);
 # - the BOOT button pressed during the 3 s after a reset, while the LED blinks (boot.py runs the
-#   window). Not held at power-up: GPIO0 (GPIO9 on the C3) is a strapping pin, and held low at reset
+#   window), and held 2 s while the LED is lit (let go sooner, the app starts with the setup access
+#   point open instead: docs/setup.md). Not held at power-up: GPIO0 (GPIO9 on the C3) is a strapping pin, and held low at reset
 #   the chip starts its ROM bootloader instead of MicroPython. A board without such a button, or
 #   whose GPIO0 carries something else (the WT32-ETH01 feeds its Ethernet clock into it), has
 #   "safe_boot_pin": null and no window;
@@ -18,8 +19,10 @@ from micropython import const
 
 _WINDOW_MS = const(3000)
 _BLINK_MS = const(125)
+_HOLD_MS = const(2000)  # BOOT held this long after the press: safe mode; released sooner: setup
 
-pressed = False  # BOOT was pressed during this boot's window
+pressed = False  # BOOT was pressed and held during this boot's window: safe mode
+setup_asked = False  # BOOT was pressed briefly: the app starts with the setup access point open
 
 
 def requested(marker="SAFE_BOOT"):
@@ -30,14 +33,15 @@ def requested(marker="SAFE_BOOT"):
     except OSError:
         pass
     if pressed:
-        return "BOOT was pressed after the reset (reset again to start normally)"
+        return "BOOT was pressed and held after the reset (reset again to start normally)"
     return None
 
 
-def window(profile=None, ms=_WINDOW_MS, machine=None):
-    # boot.py, after a real reset: blink the LED and watch the BOOT button for `ms`; True when pressed.
+def window(profile=None, ms=_WINDOW_MS, machine=None, hold_ms=_HOLD_MS):
+    # boot.py, after a real reset: blink the LED and watch the BOOT button for `ms`; True when pressed
+    # and held (safe mode). Pressed and released within hold_ms, while the LED is lit: setup_asked.
     # A soft reset (Ctrl-D, mpremote) has no window: the REPL is already there.
-    global pressed
+    global pressed, setup_asked
     if machine is None:
         try:
             import machine
@@ -63,7 +67,15 @@ def window(profile=None, ms=_WINDOW_MS, machine=None):
         if out:
             out.value(off ^ (1 - (spent // _BLINK_MS) % 2))
         if button.value() == 0:
-            pressed = True
+            if out:
+                out.value(1 - off)  # lit while held: let go now for setup, keep holding for safe mode
+            held = time.ticks_ms()
+            while button.value() == 0 and time.ticks_diff(time.ticks_ms(), held) < hold_ms:
+                time.sleep_ms(10)
+            pressed = button.value() == 0
+            setup_asked = not pressed
+            if setup_asked:
+                print("safe boot: BOOT pressed briefly: the setup access point opens")
             break
         time.sleep_ms(10)
     if out:

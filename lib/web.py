@@ -26,8 +26,8 @@ _READ = const(256)  # bytes read at once, and per chunk of a file body
 _BURST = const(2048)  # bytes written to one client per poll, so the UART is read in between
 _EAGAIN = const(11)
 
-_REASONS = {200: "OK", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
-            414: "URI Too Long", 500: "Internal Server Error", 503: "Service Unavailable"}
+_REASONS = {200: "OK", 303: "See Other", 400: "Bad Request", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 413: "Payload Too Large",
+            414: "URI Too Long", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 # a client: [request line buffer, its length, at a line start, bytes read, started ms,
 #            piece being sent (memoryview) or None, body: iterator, open file or None, chunk buffer]
@@ -43,14 +43,11 @@ _CHUNK = const(8)
 
 
 class WebServer:
-    def __init__(self, port, routes, host="0.0.0.0", posts=None):
+    def __init__(self, port, routes, host="0.0.0.0"):
         # routes: path -> function() returning (content type, body). The body is bytes; or the path
         # of a file to stream from flash (so a page costs no RAM while nobody looks); or an iterator
-        # of str or bytes pieces, sent as they come (no Content-Length: the end is the close).
-        # posts: path -> function(sock, query, first) returning (status, content type, body) for a
-        # POST whose body the function reads itself from the socket (first: body bytes already read)
+        # of str or bytes pieces, sent as they come (no Content-Length: the end is the close)
         self.routes = routes
-        self.posts = posts or {}
         self.served = 0
         self.rejected = 0
         self.errors = 0
@@ -64,6 +61,13 @@ class WebServer:
         self.poller = select.poll()
         self.poller.register(s, select.POLLIN)
         self.clients = {}  # socket -> client list (see above)
+        # forms: called with a request line whose path starts with /s (/setup, /settings); returns a reader
+        # (lib/form_req.py, imported for the request) that takes the rest of the request, or None
+        self.forms = None
+        # posts: called with (socket, request target, body bytes already read) for any other POST; reads
+        # the body itself from the socket (an update, lib/app_update.py), answers (status, content type, body),
+        # never raises, and leaves the socket non-blocking
+        self.posts = None
 
     def poll(self):
         for sock, event in self.poller.poll(0):
@@ -106,6 +110,8 @@ class WebServer:
             return
         c = self.clients[sock]
         line, k, bol = c[_BUF], c[_LEN], c[_BOL]
+        if not isinstance(line, bytearray):  # a form's reader has the request
+            return self._answer(sock, line.feed(buf, 0, n))
         for i in range(n):
             b = buf[i]
             if b == 10:  # "\n": a blank line ends the headers ("\r" is skipped)
@@ -113,6 +119,11 @@ class WebServer:
                     return self._handle(sock, c, line, k, memoryview(buf)[i + 1 : n])
                 bol = True
                 if k < _LINE:
+                    if self.forms and bytes(line[:k]).find(b" /s") > 0:
+                        c[_BUF] = r = self.forms(bytes(line[:k]))
+                        if r:
+                            return self._answer(sock, r.feed(buf, i + 1, n))
+                        c[_BUF] = line
                     k = _LINE + k  # the request line is complete: the length moves above _LINE
             elif b != 13:
                 bol = False
@@ -130,9 +141,8 @@ class WebServer:
         if len(words) != 3 or not words[2].startswith(b"HTTP/"):
             return self._respond(sock, 400, "text/plain", b"bad request\n")
         method, path = words[0], words[1].split(b"?", 1)[0]
-        post = self.posts.get(path.decode() if method == b"POST" and _printable(path) else "")
-        if post:
-            return self._post(sock, post, words[1], first)
+        if method == b"POST" and self.posts:  # reads the body itself from the socket
+            return self._respond(sock, *self.posts(sock, words[1], bytes(first)))
         if method not in (b"GET", b"HEAD"):
             return self._respond(sock, 405, "text/plain", b"GET only\n")
         route = self.routes.get(path.decode() if _printable(path) else "")
@@ -148,18 +158,12 @@ class WebServer:
             return self._respond(sock, 500, "text/plain", b"internal error\n")
         self._respond(sock, 200, content_type, body, head=method == b"HEAD", first=first)
 
-    def _post(self, sock, post, target, first):
-        # the function reads the body itself, with a timeout for each read (an update streams to flash)
-        try:
-            sock.settimeout(CLIENT_TIMEOUT_MS // 1000)
-            status, content_type, body = post(sock, target, bytes(first))
-        except Exception:
-            self.errors += 1
-            status, content_type, body = 500, "text/plain", b"internal error\n"
-        sock.setblocking(False)
-        self._respond(sock, status, content_type, body)
+    def _answer(self, sock, r):
+        # a form reader's answer, once it has the whole request: (status, content type, body, extra headers)
+        if r:
+            self._respond(sock, r[0], r[1], r[2], extra=r[3])
 
-    def _respond(self, sock, status, content_type, body, head=False, first=None):
+    def _respond(self, sock, status, content_type, body, head=False, first=None, extra=""):
         c = self.clients[sock]
         c[_BUF] = None  # the request is done with: its buffer goes
         length = ""
@@ -175,8 +179,8 @@ class WebServer:
         elif not head:
             c[_BODY] = _chain(first, body)
         c[_OUT] = memoryview((
-            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
-                status, _REASONS[status], content_type, length)).encode())
+            "HTTP/1.0 %d %s\r\nContent-Type: %s\r\n%s%sCache-Control: no-store\r\nConnection: close\r\n\r\n" % (
+                status, _REASONS[status], content_type, length, extra)).encode())
         self.poller.modify(sock, select.POLLOUT)
         self.served = add(self.served, 1)  # wraps at 2**30 (counter.py)
 

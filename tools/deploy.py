@@ -108,7 +108,8 @@ def stage(board_name, profile, config_path):
     for name in ("boot.py", "main.py", "app_slot.py"):  # the device runs these as source; app_slot is no app's, updates keep it
         shutil.copy(os.path.join(ROOT, "firmware", name), out)
     shutil.copy(os.path.join(ROOT, "boards", board_name + ".json"), os.path.join(out, "boards"))
-    shutil.copy(config_path, os.path.join(out, "config.json"))
+    if config_path:  # none: the dongle is set up from a phone (docs/setup.md), or keeps the config it has
+        shutil.copy(config_path, os.path.join(out, "config.json"))
     return out
 
 
@@ -172,14 +173,18 @@ def main():
     ap = argparse.ArgumentParser(description="Compile the firmware for a board and copy it to the device.")
     ap.add_argument("--port", required=True, help="serial port of the board, e.g. /dev/ttyUSB0")
     ap.add_argument("--board", required=True, help="a profile in boards/, e.g. esp32-devkitc")
-    ap.add_argument("--config", required=True, help="the config.json to install (see config.example.json)")
+    ap.add_argument("--config", required=True, help="the config.json to install (see config.example.json), or none: set it up from a phone (docs/setup.md)")
     ap.add_argument("--no-reset", action="store_true", help="no reset at the end: leave the board at its REPL (the tests)")
     args = ap.parse_args()
 
     profile, errors = boards.load(args.board, os.path.join(ROOT, "boards"))
     if profile is None:
         fail("; ".join(errors) + " (boards: %s)" % ", ".join(sorted(n[:-5] for n in os.listdir(os.path.join(ROOT, "boards")))))
-    cfg = check_config(args.config, args.board, profile)
+    if args.config == "none":
+        args.config = None
+        cfg = {"mqtt.ca_file": None}
+    else:
+        cfg = check_config(args.config, args.board, profile)
     if not os.path.exists(args.port):
         fail("no such port: %s (is the board plugged in? see ls /dev/ttyUSB* /dev/ttyACM*)" % args.port)
     tree = stage(args.board, profile, args.config)

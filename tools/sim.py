@@ -13,6 +13,8 @@
 #   UART_PORT                    TCP port the meter's bytes are served on (default: a free one)
 #   SIM_DIR                      the firmware's files: config, state, mosquitto's (default build/sim/http-<HTTP_PORT>,
 #                                so sims side by side keep apart, and a sim run again finds its state)
+#   SETUP=1                      first boot: no config.json, the stand-in Wi-Fi (host_tests/mpy_wifi) with an access point
+#                                and networks in range; the setup page is the status page's address (docs/setup.md)
 # Ports that are taken stop it with a message before anything starts. Ctrl-C stops everything it started.
 
 import json
@@ -153,6 +155,17 @@ def write_config(sim_dir, serial, mqtt_host, mqtt_port, http_port):
         json.dump(cfg, f, indent=2)
 
 
+def write_setup(sim_dir):
+    # SETUP=1: a dongle before its setup (no config.json), and the networks the stand-in Wi-Fi sees
+    for name in ("config.json", "config.json.bak"):
+        try:
+            os.remove(os.path.join(sim_dir, name))
+        except OSError:
+            pass
+    with open(os.path.join(sim_dir, "wifi-networks.json"), "w") as f:
+        json.dump([{"ssid": "home", "password": "home-wifi-1", "rssi": -52}, {"ssid": "neighbour", "password": "-", "rssi": -79}], f)
+
+
 def meter_command(env, uart_port):
     # (argv of the process serving the meter's bytes, what it is, serial setting for the config)
     speed = env.get("SPEED", "1")
@@ -212,7 +225,11 @@ def main():
             broker = "%s:%d (mosquitto started by make sim)" % (mqtt_host, mqtt_port)
         else:
             broker = "%s:%d (already running)" % (mqtt_host, mqtt_port)
-        write_config(sim_dir, serial, mqtt_host, mqtt_port, http_port)
+        setup = env.get("SETUP") == "1"
+        if setup:
+            write_setup(sim_dir)
+        else:
+            write_config(sim_dir, serial, mqtt_host, mqtt_port, http_port)
         meter = subprocess.Popen(argv, stdout=subprocess.PIPE)  # its errors go to the terminal
         children.append(meter)
         wait_listening(meter, what)
@@ -221,6 +238,10 @@ def main():
         fw_env = dict(env, MICROPYPATH=".frozen:" + os.path.join(ROOT, "lib"), HAN_CONFIG="config.json",
                       HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port,
                       HAN_DEVICE_ID=device, HAN_HTTP_PORT=str(http_port))
+        if setup:
+            fw_env.update(MICROPYPATH=fw_env["MICROPYPATH"] + ":" + os.path.join(ROOT, "host_tests", "mpy_wifi"),
+                          HAN_WIFI_CONTROL=os.path.join(sim_dir, "wifi.control"),
+                          HAN_WIFI_NETWORKS=os.path.join(sim_dir, "wifi-networks.json"))
         firmware = subprocess.Popen([MICROPYTHON, os.path.join(ROOT, "firmware", "main.py")], cwd=sim_dir, env=fw_env)
         children.append(firmware)
 
@@ -229,6 +250,10 @@ def main():
         print("       mosquitto_sub -h %s -p %d -t 'han/#' -t 'homeassistant/#' -v" % (mqtt_host, mqtt_port))
         print("sim: topics han/%s/{status,power,energy,meter,diag}; Home Assistant discovery under homeassistant/" % device)
         print("sim: status page http://localhost:%d/  (JSON: http://localhost:%d/api/status)" % (http_port, http_port))
+        if setup:
+            print("sim: SETUP=1: no config.json; the setup page is http://localhost:%d/ (the access point's page): choose"
+                  " network 'home', password 'home-wifi-1', broker %s port %d, meter %s, board host" % (
+                      http_port, mqtt_host, mqtt_port, serial))
         print("sim: Ctrl-C stops it all", flush=True)
         while True:
             for p, name in ((firmware, "the firmware"), (meter, "the meter")) + ((children[0], "mosquitto"),) * own_broker:
