@@ -89,6 +89,29 @@ def test_a_section_of_the_wrong_type_is_named_as_such_not_as_unknown():
     assert errors == ['board: must be a string (got {"name": "x"})']
 
 
+def test_tariff_thresholds_and_rule_have_defaults_and_named_errors():
+    cfg = config.check(_GOOD)[0]
+    assert cfg["tariff.thresholds_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100] and cfg["tariff.rule"] == "three_days"
+    good = dict(_GOOD, tariff={"thresholds_kw": [2.5, 5, 10.125], "rule": "single_hour"})
+    cfg, errors = config.check(good)
+    assert errors == [] and cfg["tariff.rule"] == "single_hour"
+    assert [config.kw_to_w(v) for v in cfg["tariff.thresholds_kw"]] == [2500, 5000, 10125]
+    for bad, why in (([5, 2], "item 2 must be above 0 and above the one before"), ([0, 2], "item 1 must be above 0"),
+                     ([2, "5"], "item 2 must be a number of kW"), ([1.0001], "item 1 must be a number of kW with at most 3 decimals"),
+                     ([], "must be a list of 1 to 20"), ("2,5", "must be a list of 1 to 20"), ([True], "item 1 must be a number")):
+        cfg, errors = config.check(dict(_GOOD, tariff={"thresholds_kw": bad}))
+        assert len(errors) == 1 and errors[0].startswith("tariff.thresholds_kw: " + why), (bad, errors)
+        assert cfg["tariff.thresholds_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100]  # the default stands
+    errors = _errors(dict(_GOOD, tariff={"rule": "mean"}))
+    assert errors == ['tariff.rule: must be one of three_days, single_hour (got "mean")']
+
+
+def test_the_accounting_switch_defaults_to_auto_and_names_a_wrong_value():
+    cfg, errors = config.check(_GOOD)
+    assert errors == [] and cfg["tariff.accounting"] == "auto"
+    assert _errors(dict(_GOOD, tariff={"accounting": "yes"})) == ['tariff.accounting: must be one of auto, on, off (got "yes")']
+
+
 def test_the_admin_section_is_the_settings_pages_and_stays_out_of_the_config_held():
     # lib/setup_form.py reads admin.password_hash from the file when it needs it; the App never holds it
     cfg, errors = config.check({"wifi": {"ssid": "x"}, "mqtt": {"host": "h"}, "admin": {"password_hash": "1000$ab$cd"}})

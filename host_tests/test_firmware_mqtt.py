@@ -8,6 +8,7 @@ import pytest
 
 from corpus import Pipeline
 from mqtt_pub import POWER_KEYS
+from ha_discovery import ACCOUNTING
 from ha_abbrev import expand
 from harness import ESP32_LIKE_HEAP, ROOT, Firmware, Recorder, Replay, hourly_kaifa_frames, wait_until
 
@@ -76,7 +77,8 @@ def test_firmware_publishes_discovery_status_and_the_replayed_values(tmp_path, b
         node = "han_" + KAIFA_METER
         sensors = {t.split("/")[3] for t in rec.topics_seen() if t.startswith("homeassistant/sensor/%s/" % node)}
         sent = {k for m in expected for k in m if k not in ("list", "meter_datetime", "meter_manufacturer", "list_ver_id", "meter_id", "meter_type")}
-        assert sensors == sent | {"active_power_net"}  # what the meter sends, and nothing else
+        accounting = {a[0] for a in ACCOUNTING}
+        assert sensors == sent | {"active_power_net"} | accounting  # what the meter sends, the accounting, nothing else
         energy_cfg = expand(json.loads(rec.on("homeassistant/sensor/%s/active_energy_import/config" % node)[0]))
         assert energy_cfg["device_class"] == "energy" and energy_cfg["state_class"] == "total_increasing"
         assert energy_cfg["unit_of_measurement"] == "kWh" and energy_cfg["state_topic"] == PREFIX + "/energy"

@@ -13,7 +13,7 @@ from mqtt_pub import NET_POWER
 from obis import NAMES, NUMERIC
 
 METER = {"meter_id": "6970631402614476", "meter_manufacturer": "Kaifa", "meter_type": "MA304H3E", "list_ver_id": "KFM_001"}
-TOPICS = {k: "han/test/" + k for k in ("status", "power", "energy", "meter", "diag")}
+TOPICS = {k: "han/test/" + k for k in ("status", "power", "energy", "meter", "diag", "accounting", "totals")}
 FIELDS = NAMES[:NUMERIC] + [NET_POWER]
 NODE = "han_6970631402614476"
 KAIFA_REPLAY = os.path.join(ROOT, "tools", "replays", "kaifa.hanlog")
@@ -26,6 +26,10 @@ CLASSES_2024_6 = {"power": {"W", "kW"}, "reactive_power": {"var"}, "current": {"
 
 def _meter_configs():
     return [ha.meter_config(f, METER, TOPICS, "homeassistant", "0.1.0", "test") for f in FIELDS]
+
+
+def _acc_configs():
+    return [ha.accounting_config(i, METER, TOPICS, "homeassistant", "0.1.0", "test") for i in range(len(ha.ACCOUNTING))]
 
 
 def _dongle_configs():
@@ -49,7 +53,7 @@ def test_each_meter_sensor_has_ids_from_the_meter_serial_that_name_the_same_enti
 
 def test_classes_and_units_are_ones_the_oldest_supported_release_knows():
     seen = set()
-    for _, text in _meter_configs() + _dongle_configs():
+    for _, text in _meter_configs() + _acc_configs() + _dongle_configs():
         p = expand(json.loads(text))
         cls = p.get("device_class")
         if cls:
@@ -66,7 +70,7 @@ def test_classes_and_units_are_ones_the_oldest_supported_release_knows():
 
 def test_no_template_falls_back_to_the_sensors_own_state():
     # this.state renders "unknown" on a sensor without state: a numeric sensor logs an error for it
-    for _, text in _meter_configs() + _dongle_configs():
+    for _, text in _meter_configs() + _acc_configs() + _dongle_configs():
         assert "this." not in json.loads(text)["val_tpl"]
 
 
@@ -85,7 +89,25 @@ def test_the_dongle_is_a_device_of_its_own_with_diagnostic_sensors():
 
 def test_the_removal_of_a_replaced_meter_covers_every_config_it_can_have_had():
     removed = list(ha.removal_topics(METER["meter_id"], "homeassistant"))
-    assert sorted(removed) == sorted(t for t, _ in _meter_configs())
+    assert sorted(removed) == sorted(t for t, _ in _meter_configs() + _acc_configs())
+
+
+def test_the_accounting_sensors_are_on_the_meters_device_and_only_the_running_totals_have_statistics():
+    keys = [a[0] for a in ha.ACCOUNTING]
+    assert keys == ["hour_import", "hour_projected", "hour_left", "today_import", "today_export", "today_peak", "month_peak_1",
+                    "month_peak_2", "month_peak_3", "peak_mean", "capacity_step", "import_total", "export_total"]
+    meter_device = expand(json.loads(_meter_configs()[0][1]))["device"]
+    for key, (topic, text) in zip(keys, _acc_configs()):
+        p = expand(json.loads(text))
+        assert topic == "homeassistant/sensor/%s/%s/config" % (NODE, key) and p["unique_id"] == NODE + "_" + key
+        assert p["device"] == meter_device
+        if key.endswith("_total"):
+            assert (p["state_topic"], p["device_class"], p["state_class"], p["unit_of_measurement"]) == (
+                "han/test/totals", "energy", "total_increasing", "kWh")
+            assert METER["meter_id"] in p["value_template"]  # the retained totals of a swapped-out meter are not this one's
+        else:
+            assert p["state_topic"] == "han/test/accounting"
+            assert "state_class" not in p or p["device_class"] == "power"  # they restart each hour, day or month
 
 
 def test_the_meter_announced_last_is_kept_on_flash(tmp_path):
@@ -116,9 +138,31 @@ def _expected(field_or_key, message, config):
              "frames_decoded": m["decoder"]["decoded"], "checksum_errors": m["frames"]["bad_hcs"] + m["frames"]["bad_fcs"],
              "heap_free": m["heap_free"], "last_error": (m["last_error"] or "none")[:255]}[field_or_key]
         return str(d)
+    if config["state_topic"].endswith("/accounting") or config["state_topic"].endswith("/totals"):
+        return _accounting_expected(field_or_key, m)
     if field_or_key not in m or ("energy" in field_or_key and m.get("meter_id") != METER["meter_id"]):
         return ""  # the sensor keeps its state: every supported release ignores "" for a numeric sensor
     return str(m[field_or_key])
+
+
+def _accounting_expected(key, m):
+    # the accounting's sensors (lib/acct_json.py's message): "" where the part is null
+    h, t, mo = m.get("hour"), m.get("today"), m.get("month")
+    if key.endswith("_total"):
+        return str(m[key.replace("_total", "_kwh")]) if m.get("meter_id") == METER["meter_id"] else ""
+    if key.startswith("hour_"):
+        v = h and h[{"hour_import": "import_kwh", "hour_projected": "projected_kwh", "hour_left": "left_kwh"}[key]]
+    elif key.startswith("today_"):
+        v = t and (t["peak"] and t["peak"]["kwh"] if key == "today_peak" else t[key.replace("today_", "") + "_kwh"])
+    elif key.startswith("month_peak_"):
+        i = int(key[-1]) - 1
+        v = mo and len(mo["peaks"]) > i and mo["peaks"][i]["kwh"]
+    elif key == "peak_mean":
+        v = mo and mo["peak_mean_kw"]
+    else:
+        lo, up = mo["step_kw"] if mo else (None, None)
+        return "" if not mo else ("%s-%s kW" % (lo, up) if up is not None else "over %s kW" % lo)
+    return "" if v is None or v is False else str(v)
 
 
 @pytest.mark.skipif(_ha_python() is None, reason="no Home Assistant installed (build/ha-venv, or HAN_HA_PYTHON)")
@@ -134,7 +178,17 @@ def test_home_assistant_reads_every_config_and_message_the_firmware_publishes_wi
         replay.stop()
         rec.close()
     configs = [(t, p) for t, p, _ in rec.messages if t.startswith("homeassistant/sensor/") and p]
-    messages = {t: rec.on(t) for t in ("han/test/power", "han/test/energy", "han/test/diag")}
+    messages = {t: rec.on(t) for t in ("han/test/power", "han/test/energy", "han/test/diag", "han/test/accounting", "han/test/totals")}
+    assert any(json.loads(m)["hour"] for m in messages["han/test/accounting"]) and messages["han/test/totals"]
+    # the month and the top step, which the hour of the replay does not reach; and another meter's totals
+    live = json.loads(messages["han/test/accounting"][-1])
+    month = {"month": "2026-03", "peaks": [{"hour": "2026-03-02T07:00+01:00", "kwh": 6.1}, {"hour": "2026-03-01T18:00+01:00", "kwh": 5.9}],
+             "peak_mean_kw": 6.0, "step_kw": [5, 10], "rise_kw": 4.0}
+    messages["han/test/accounting"] += [json.dumps(dict(live, month=month)),
+                                        json.dumps(dict(live, month=dict(month, step_kw=[100, None], rise_kw=None),
+                                                        hour=dict(live["hour"], left_kwh=None))),
+                                        json.dumps(dict(live, hour=None, today=None, month=None, totals=None))]
+    messages["han/test/totals"].append(json.dumps(dict(json.loads(messages["han/test/totals"][-1]), meter_id="7359992890941742")))
     energy = json.loads(messages["han/test/energy"][0])
     # the retained energy of a meter swapped out, and an energy message from before meter_id was in it
     messages["han/test/energy"] += [json.dumps(dict(energy, meter_id="7359992890941742")),

@@ -14,6 +14,7 @@ import pytest
 
 from harness import Broker, Firmware, Recorder, Replay, _kaifa_frame, free_port, wait_until
 from corpus import records
+from ha_discovery import ACCOUNTING
 import ha
 
 PREFIX = "han/test"
@@ -44,6 +45,10 @@ _DIAG = (
     ("heap_free", lambda d: d["heap_free"], ("B", "data_size", "measurement")),
     ("last_error", lambda d: (d.get("last_error") or "none")[:255], (None, None, None)),
 )
+
+
+# the accounting's sensors (lib/ha_discovery.py ACCOUNTING), on the meter's device
+_ACC = tuple(a[0] for a in ACCOUNTING)
 
 
 def _frames():
@@ -170,7 +175,7 @@ def _diag(rec):
 
 def _same(state, value):
     if value is None:
-        return state == "unknown"
+        return state in ("unknown", "")  # a text sensor whose template rendered "" has ""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         try:
             return float(state) == float(value)
@@ -191,6 +196,23 @@ def _mismatches(house, node, expected):
         if state is None or not _same(state["state"], value):
             out.append((uid, entity and entity["entity_id"], state and state["state"], value))
     return out
+
+
+def _acc_expected(house, meter):
+    # {key: the state its template gives the last accounting and totals messages}; None: no state yet
+    m = json.loads(house.rec.on(PREFIX + "/accounting")[-1])
+    totals = [json.loads(t) for t in house.rec.on(PREFIX + "/totals") if meter in t]
+    h, t, mo = m["hour"], m["today"], m["month"]
+    peaks = mo["peaks"] if mo else []
+    step = mo and mo["step_kw"]
+    return {
+        "hour_import": h and h["import_kwh"], "hour_projected": h and h["projected_kwh"], "hour_left": h and h["left_kwh"],
+        "today_import": t and t["import_kwh"], "today_export": t and t["export_kwh"], "today_peak": t and t["peak"] and t["peak"]["kwh"],
+        "month_peak_1": peaks[0]["kwh"] if peaks else None, "month_peak_2": peaks[1]["kwh"] if len(peaks) > 1 else None,
+        "month_peak_3": peaks[2]["kwh"] if len(peaks) > 2 else None, "peak_mean": mo and mo["peak_mean_kw"],
+        "capacity_step": step and ("%s-%s kW" % tuple(step) if step[1] is not None else "over %s kW" % step[0]),
+        "import_total": totals[-1]["import_kwh"] if totals else None, "export_total": totals[-1]["export_kwh"] if totals else None,
+    }
 
 
 def _meter_expected(house, meter):
@@ -227,9 +249,28 @@ def test_every_value_the_meter_sent_is_an_entity_with_the_same_state(house):
     expected = _meter_expected(house, METER_A)
     assert {"active_power_import", "voltage_l1", "active_energy_import", "active_power_net"} <= set(expected)
     _wait_states(house, node, lambda: _meter_expected(house, METER_A), "the meter's entities")
-    assert set(_entities_of(house, node)) == {node + "_" + k for k in expected}  # nothing more
+    assert set(_entities_of(house, node)) == {node + "_" + k for k in tuple(expected) + _ACC}  # nothing more
     for uid, e in _entities_of(house, node).items():
         assert e["entity_id"] == "sensor." + uid  # the contract's entity ids, stable across releases
+
+
+def test_the_accounting_is_entities_of_the_meter_with_the_states_published(house):
+    node = "han_" + METER_A
+    expected = _acc_expected(house, METER_A)
+    assert expected["hour_import"] is not None and expected["import_total"] is not None  # the running totals are out
+    _wait_states(house, node, lambda: _acc_expected(house, METER_A), "the accounting's entities")
+    states = house.ha.states()
+    for key in _ACC:
+        a = states["sensor.%s_%s" % (node, key)]["attributes"]
+        got = (a.get("unit_of_measurement"), a.get("device_class"), a.get("state_class"))
+        if key.endswith("_total"):  # what the Energy dashboard takes
+            assert got == ("kWh", "energy", "total_increasing"), (key, a)
+        elif key == "peak_mean":
+            assert got == ("kW", "power", "measurement"), (key, a)
+        elif key == "capacity_step":
+            assert got == (None, None, None), (key, a)
+        else:  # restarts every hour, day or month: no statistics
+            assert got == ("kWh", "energy", None), (key, a)
 
 
 def test_units_device_and_state_classes_are_what_the_values_are(house):
@@ -237,6 +278,8 @@ def test_units_device_and_state_classes_are_what_the_values_are(house):
     states = house.ha.states()
     for uid, e in _entities_of(house, node).items():
         field = uid[len(node) + 1:]
+        if field in _ACC:
+            continue  # the accounting's: test_the_accounting_is_entities_of_the_meter_with_the_states_published
         want = [c for prefix, c in _CLASSES if field.startswith(prefix)][0]
         a = states[e["entity_id"]]["attributes"]
         assert (a.get("unit_of_measurement"), a.get("device_class"), a.get("state_class")) == want, uid
@@ -276,8 +319,8 @@ def test_the_dongles_health_is_diagnostic_entities_with_the_states_it_published(
 def test_the_energy_dashboard_takes_the_kwh_sensors(house):
     node = "han_" + METER_A
     stats = house.ha.statistic_ids()
-    imp, exp = "sensor.%s_active_energy_import" % node, "sensor.%s_active_energy_export" % node
-    for sid in (imp, exp):  # what the dashboard's grid consumption and return pickers offer
+    imp, exp = "sensor.%s_import_total" % node, "sensor.%s_export_total" % node  # the README's choice: the running totals
+    for sid in (imp, exp, "sensor.%s_active_energy_import" % node, "sensor.%s_active_energy_export" % node):  # what the dashboard's grid consumption and return pickers offer
         assert sid in stats, sorted(stats)
         assert stats[sid]["statistics_unit_of_measurement"] == "kWh" and stats[sid]["has_sum"], stats[sid]
         assert stats[sid]["unit_class"] == "energy"
@@ -322,7 +365,7 @@ def test_a_swapped_meter_replaces_the_old_one_and_its_energy_starts_afresh(house
     wait_until(lambda: not _entities_of(house, old), 30, "the old meter's entities removed")
     wait_until(lambda: not [d for d in house.ha.devices() if ["mqtt", old] in d["identifiers"]], 30, "the old meter's device removed")
     _wait_states(house, new, lambda: _meter_expected(house, METER_B), "the new meter's entities")
-    assert set(_entities_of(house, new)) == {new + "_" + k for k in _meter_expected(house, METER_B)}
+    assert set(_entities_of(house, new)) == {new + "_" + k for k in tuple(_meter_expected(house, METER_B)) + _ACC}
     devices = [d for d in house.ha.devices() if ["mqtt", new] in d["identifiers"]]
     assert len(devices) == 1 and devices[0]["name"] == "Kaifa meter " + METER_B
     # its registers are its own, not the old meter's from the retained energy message

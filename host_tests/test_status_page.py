@@ -7,6 +7,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import time
 
 from corpus import Pipeline, good_hdlc, records
@@ -47,6 +48,7 @@ def test_the_page_in_chromium_shows_the_replayed_values_and_follows_new_frames(t
         assert _shown(first, "meter_manufacturer") == "Kaifa" and _shown(first, "meter_type") == "MA304H3E"
         assert _shown(first, "active_energy_import") == "79591.144"
         assert _shown(first, "reactive_energy_export") == "3210.932"
+        assert _shown(first, "active_energy_export") == "0.000"  # the decimals as sent, not JavaScript's 0
         for name in ("active_power_import", "current_l1", "current_l3", "voltage_l1", "voltage_l3"):
             assert _shown(first, name) in values(name), name
         assert re.search(r'id="diag"[^>]*data-code="ok"', first)
@@ -129,6 +131,21 @@ def test_uptime_reads_in_days_hours_minutes_and_rssi_in_words():
                        "-70 dBm (fair)", "-75 dBm (fair)", "-90 dBm (weak)", "n/a (not on Wi-Fi)"]
 
 
+def test_decimals_stay_as_sent_and_hours_read_as_clock_times():
+    # exact(): numbers with a point become strings before JSON.parse, so 0.500 is not shown as 0.5;
+    # strings (a message quoting a number, an escaped quote) and integers are left alone
+    script = _page_function("exact") + _page_function("when") + r"""
+    const text = '{"a": 0.500, "b": "x: 1.5 \\" 2.0", "c": [1, -2.50, 0.0, 1.5e3], "d": {"e": 12345.678}}';
+    console.log(JSON.stringify(JSON.parse(exact(text))));
+    console.log(JSON.stringify([when("2026-03-04T07:00+01:00"), when("2026-03-04T07:00+01:00", 1),
+                                when("2026-10-25T02:00+02:00", 1), when("2026-12-31T23:00+01:00", 1)]));"""
+    p = subprocess.run([shutil.which("node") or "/usr/bin/node", "-e", script], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    parsed, labels = [json.loads(line) for line in p.stdout.splitlines()]
+    assert parsed == {"a": "0.500", "b": 'x: 1.5 " 2.0', "c": [1, "-2.50", "0.0", "1.5e3"], "d": {"e": "12345.678"}}
+    assert labels == ["07:00", "Mar 4, 07:00", "Oct 25, 02:00", "Dec 31, 23:00"]
+
+
 def _exchange(port, data, wait=5):
     with socket.create_connection(("127.0.0.1", port), timeout=wait) as s:
         s.sendall(data)
@@ -198,6 +215,9 @@ def test_no_bytes_at_all_points_at_the_grid_company_and_the_wiring(tmp_path):
     fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": 1}}, uart_port=1, grace_s=0)
     try:
         _expect_diagnosis(fw, "no_bytes", "grid company", "HAN port", "RX pin")
+        dom = _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--dump-dom")  # no accounting yet: it says why
+        assert _shown(dom, "acc_wait") == "Waiting for a message with the meter's clock."
+        assert re.search(r'id="acc_data"[^>]*hidden', dom)
     finally:
         fw.kill()
 
@@ -229,6 +249,98 @@ def test_encrypted_frames_say_so(tmp_path):
     replay, fw = _diagnosis_with(tmp_path, frames)
     try:
         _expect_diagnosis(fw, "encrypted", "encrypted")
+    finally:
+        fw.kill()
+        replay.stop()
+
+
+# --- the energy accounting card, against the virtual meter ---
+
+def _vm_capture(path, maker, start, seconds, lose):
+    # the virtual meter's lists 2 and 3 as a capture (list 1 is not the point: five times fewer frames),
+    # without the list 3 of the meter-clock hours in lose (Unix times); the meter itself for the truth
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import hanlog
+    from virtual_meter import VirtualMeter
+
+    vm = VirtualMeter(maker, start, seed=3)
+    t0 = vm.start
+    records = [(ms / 1000 - t0, frame) for ms, n, frame in vm.pushes(seconds, (2, 3))
+               if not (n == 3 and ms // 1000 - ms // 1000 % 3600 in lose)]
+    hanlog.write(str(path), records)
+    return vm
+
+
+def _elements(dom, tag, cls):
+    # (attributes, text) of each <tag class="...cls..."> in the dumped DOM
+    found = []
+    for m in re.finditer(r"<%s ([^>]*)>(.*?)</%s>" % (tag, tag), dom, re.S):
+        attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', m.group(1)))
+        if cls in attrs.get("class", "").split():
+            found.append((attrs, re.sub(r"<[^>]*>", "", m.group(2))))
+    return found
+
+
+def _kwh(wh):
+    return "%d.%03d" % divmod(wh, 1000)  # Kaifa counts Wh: 3 decimals
+
+
+def test_the_accounting_card_shows_the_hours_the_month_peaks_and_the_estimated_hours_of_a_virtual_meter(tmp_path):
+    # five hours of a Kaifa meter across midnight, played 1000 times faster, the register message
+    # of 00:00 lost: 23:00 and 00:00 are split by the power, the others are the registers' differences
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import oslo_time
+
+    at = oslo_time.parse_local
+    lost = at("2026-03-04T00:00")
+    vm = _vm_capture(tmp_path / "night.hanlog", "kaifa", "2026-03-03T21:50", 5 * 3600 + 1200, (lost,))
+    replay = Replay(tmp_path / "night.hanlog", speed=1000)
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": 1}, "meter": {"serial": "kaifa"}}, replay.port)
+    try:
+        wait_until(replay.done, 120, "the capture played")
+        acc = wait_until(lambda: (fw.status().get("accounting") or {}).get("hours") and
+                         len(fw.status()["accounting"]["hours"]) == 5 and fw.status()["accounting"], 30, "five hours")
+        raw = json.loads(fw.get("/api/status")[1], parse_float=str)["accounting"]  # the decimals as sent
+        dom = _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--dump-dom")
+
+        hours = [at("2026-03-03T22:00") + 3600 * i for i in range(5)]
+        labels = ["2026-03-03T22:00+01:00", "2026-03-03T23:00+01:00", "2026-03-04T00:00+01:00",
+                  "2026-03-04T01:00+01:00", "2026-03-04T02:00+01:00"]
+        true = [vm.hours[h + 3600][0] - vm.hours[h][0] for h in hours]
+        bars = _elements(dom, "rect", "hour")
+        assert [a["data-hour"] for a, _ in bars] == labels
+        est = [a["data-hour"] for a, _ in bars if "est" in a["class"].split()]
+        assert est == labels[1:3]  # the two hours the lost register message spans, visibly marked
+        shown = [a["data-kwh"] for a, _ in bars]
+        assert [shown[i] for i in (0, 3, 4)] == [_kwh(true[i]) for i in (0, 3, 4)]  # exact, from the registers
+        split = sum(int(s.replace(".", "")) for s in shown[1:3])
+        assert split == true[1] + true[2]  # the estimated hours add up to the register difference exactly
+        assert [h[0] for h in raw["hours"]] == labels and shown == [h[1] for h in raw["hours"]]
+        # each day's highest hour is a peak of the month, marked in the chart and listed with its kWh
+        day3, day4 = max(zip(shown[:2], labels[:2]), key=lambda x: float(x[0])), max(zip(shown[2:], labels[2:]), key=lambda x: float(x[0]))
+        peaks = sorted([day3, day4], key=lambda x: -float(x[0]))
+        assert [(p["kwh"], p["hour"]) for p in raw["month"]["peaks"]] == peaks
+        assert sorted(a["data-hour"] for a, _ in bars if "peak" in a["class"].split()) == sorted(p[1] for p in peaks)
+        rows = re.findall(r'<tr class="pk"><td>([^<]*)</td><td>([^<]*)</td></tr>', dom.split("<script>")[0])
+        assert rows == [("Mar %d, %s" % (int(h[8:10]), h[11:16]), k + " kWh") for k, h in peaks]
+        assert _shown(dom, "peak_mean") == raw["month"]["peak_mean_kw"]
+        assert _shown(dom, "step") == "%s-%s kW" % tuple(raw["month"]["step_kw"])
+        assert _shown(dom, "rise") == str(raw["month"]["rise_kw"]) + " kW"
+        # this hour and today, as sent
+        h, t = raw["hour"], raw["today"]
+        assert h["start"] == "2026-03-04T03:00+01:00" and _shown(dom, "hour_start") == "03:00-04:00"
+        assert _shown(dom, "hour_import") == h["import_kwh"] and _shown(dom, "hour_projected") == h["projected_kwh"]
+        assert _shown(dom, "hour_left") == h["left_kwh"] + " kWh"
+        assert _shown(dom, "today_date") == "2026-03-04" and _shown(dom, "today_import") == t["import_kwh"]
+        assert _shown(dom, "today_export") == t["export_kwh"] == "0.000"  # no solar: the exact zero as sent
+        assert _shown(dom, "today_peak") == "%s, %s kWh" % (day4[1][11:16], day4[0])
+        assert re.search(r'id="acc_wait"[^>]*hidden', dom) and not re.search(r'id="acc_data"[^>]*hidden', dom)
+
+        for width, name in ((1100, "desktop"), (390, "phone")):
+            shot = str(tmp_path / ("accounting-%s.png" % name))
+            _chromium(tmp_path, "http://127.0.0.1:%d/" % fw.http_port, "--window-size=%d,1400" % width, "--screenshot=" + shot)
+            os.makedirs(os.path.dirname(SCREENSHOT), exist_ok=True)
+            shutil.copy(shot, os.path.join(os.path.dirname(SCREENSHOT), "status-page-accounting-%s.png" % name))
     finally:
         fw.kill()
         replay.stop()

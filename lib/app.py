@@ -38,6 +38,10 @@ _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
+# The accounting's code stays in RAM (about 19 KB at 32 bits, docs/firmware.md): with tariff.accounting
+# "auto" it runs only on a heap this large (PSRAM boards, a PC), not in a plain ESP32's 56-112 KB
+_ACCOUNTING_HEAP = const(262144)
+_LEDGER_FILE = "/ledger.json"
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
 
 
@@ -67,6 +71,19 @@ def _now_text():
     t = time.gmtime()
     return "%04d-%02d-%02dT%02d:%02d:%02dZ" % t[:6]
 
+
+
+def _accounting_off(mode):
+    # None when the energy accounting runs, else why not: tariff.accounting "off", or "auto" on a heap
+    # too small for its code (a plain ESP32; on the ESP32 the heap grows, so this is its size now)
+    if mode == "on":
+        return None
+    if mode == "off":
+        return "tariff.accounting is off"
+    heap = gc.mem_free() + gc.mem_alloc()
+    if heap >= _ACCOUNTING_HEAP:
+        return None
+    return "the heap is %d KB; the accounting runs from %d KB (PSRAM), or with tariff.accounting on" % (heap // 1024, _ACCOUNTING_HEAP // 1024)
 
 class App:
     def __init__(self, cfg, errors, profile, state_dir="."):
@@ -120,6 +137,15 @@ class App:
         self.next_ntp_s = None  # set the clock on the first link, then once a day (the RTC drifts)
         self.ntp_every_s = int(_env("HAN_NTP_EVERY_S", _NTP_EVERY_S))  # the unix port's tests shorten it
         self.led = _led(profile)
+        self.ledger_path = state_dir + _LEDGER_FILE
+        self.keeper = None  # lib/bookkeeper.py, made at the first message: the start's peak of garbage is gone by then
+        self.accounting_off = _accounting_off(cfg["tariff.accounting"])  # None, or why the accounting does not run
+        if self.accounting_off:
+            self.log("accounting: off, " + self.accounting_off)
+            self.mqtt.accounting_on = False
+            self.mqtt.totals_checked = True  # no totals to read back
+        else:
+            self.mqtt.on_totals = self._totals_read_back
         self.update = None  # updated once: [state, the trial's end, a restart's time] (lib/app_update.py)
         if "active_app.txt" in os.listdir():  # updated once (firmware/app_slot.py's pointer): lib/app_update.py
             _once("app_update").start(self)
@@ -138,11 +164,32 @@ class App:
         if energy:
             self.energy_text = energy
         self.mqtt.reading(pairs, self.power_text, energy)
+        if not self.accounting_off:
+            self._account(rd)
         if self.cfg["mqtt.raw"]:
             a = self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
             self.led(1)
+
+    def _keeper(self):
+        if self.keeper is None:
+            from bookkeeper import Bookkeeper
+
+            self.keeper = Bookkeeper(self.cfg, self.mqtt, self.ledger_path, self.log)
+        return self.keeper
+
+    def _account(self, rd):
+        # its bugs must not stop the power and energy messages
+        try:
+            self._keeper().reading(rd)
+        except Exception as e:
+            self.errors_seen = add(self.errors_seen, 1)
+            self.last_error = ("accounting: %s: %s" % (e.__class__.__name__, e))[:_ERROR_CHARS]
+            self.log(self.last_error)
+
+    def _totals_read_back(self, text):
+        self._keeper().read_back(text)
 
     def _net_power(self, rd):
         # import minus export, W, or None when this message cannot tell: list 1 carries import
@@ -296,6 +343,14 @@ class App:
         for i in range(0, _HISTORY, _HISTORY_PIECE):  # oldest first
             yield ("," if i else "") + ",".join(_sample(h[(n + j) % _HISTORY]) for j in range(i, min(i + _HISTORY_PIECE, _HISTORY)))
         yield "]}"
+        yield ', "accounting": '
+        if self.accounting_off:
+            yield '{"off": %s}' % json.dumps(self.accounting_off)
+        elif self.keeper:
+            for piece in self.keeper.status():
+                yield piece
+        else:
+            yield "null"
         for k, v in (("meter", self.mqtt.meter_json), ("power", self.power_text), ("power_full", self.full_power_text),
                      ("energy", self.energy_text)):
             yield ', "%s": ' % k
@@ -308,6 +363,7 @@ class App:
     def _form(self, line):
         # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
         return _once("form_req").reader(self, line)
+
 
 
 def _sample(v):

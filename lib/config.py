@@ -17,6 +17,10 @@ _ELSEWHERE = ("admin",)
 _STR = "a string"
 _INT = "a whole number"
 _BOOL = "true or false"
+_KW_LIST = "a list of kW thresholds, rising"
+TARIFF_RULES = ("three_days", "single_hour")
+ACCOUNTING_MODES = ("auto", "on", "off")
+_THRESHOLDS_MAX = const(20)
 
 # (field, what it must be, default, required); a default of None means "not set"
 SCHEMA = (
@@ -42,6 +46,9 @@ SCHEMA = (
     ("watchdog.timeout_s", _INT, 60, False),
     ("watchdog.start_after_s", _INT, 120, False),
     ("http.port", _INT, 80, False),
+    ("tariff.thresholds_kw", _KW_LIST, [2, 5, 10, 15, 20, 25, 50, 75, 100], False),  # docs/energy-norway.md
+    ("tariff.rule", _STR, "three_days", False),
+    ("tariff.accounting", _STR, "auto", False),  # auto: on where the heap has room (lib/app.py)
 )
 
 # longest accepted text per field (the 802.11 and MQTT limits, or what any real value needs)
@@ -158,11 +165,44 @@ def _problem(name, kind, value):
         low, high = _RANGES.get(name, (0, 1 << 30))
         if not low <= value <= high:
             return "must be from %d to %d" % (low, high)
+    if kind == _KW_LIST:
+        return _thresholds(value)
     if name == "meter.serial" and value not in SERIAL_SETTINGS:
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
+    if name == "tariff.rule" and value not in TARIFF_RULES:
+        return "must be one of " + ", ".join(TARIFF_RULES)
+    if name == "tariff.accounting" and value not in ACCOUNTING_MODES:
+        return "must be one of " + ", ".join(ACCOUNTING_MODES)
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
         return "must not be empty"
     return None
+
+
+def _thresholds(value):
+    # the capacity steps' upper bounds in kW: whole or with up to 3 decimals (W), above 0, rising
+    if not isinstance(value, list) or not 1 <= len(value) <= _THRESHOLDS_MAX:
+        return "must be a list of 1 to %d thresholds in kW" % _THRESHOLDS_MAX
+    last = 0
+    for i in range(len(value)):
+        w = kw_to_w(value[i])
+        if w is None:
+            return "item %d must be a number of kW with at most 3 decimals" % (i + 1)
+        if w <= last:
+            return "item %d must be above 0 and above the one before" % (i + 1)
+        last = w
+    return None
+
+
+def kw_to_w(v):
+    # a kW value (2, 2.5) -> W exactly, or None; from its decimal text, not by float arithmetic
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    if isinstance(v, int):
+        return v * 1000 if v < 1 << 20 else None
+    whole, _, frac = repr(v).partition(".")
+    if not whole.isdigit() or not frac.isdigit() or len(frac) > 3 or len(whole) > 6:
+        return None
+    return int(whole) * 1000 + int((frac + "000")[:3])
 
 
 def _short(text):

@@ -34,6 +34,34 @@ DONGLE = (
     ("last_error", "Last error", "{{ (value_json.last_error or 'none')[:255] }}", None, None, None),
 )
 
+# The accounting's sensors, on the meter's device (lib/acct_json.py; docs/status-api.md has the
+# message): (key, name, topic, template, unit, device class, state class). The parts are null
+# until known: the template renders "" then. Only the running totals have a state class (what the
+# Energy dashboard takes); the others restart every hour, day or month.
+_A = "{{ value_json.%s.%s if value_json.%s else '' }}"
+_PEAK = "{{ value_json.month.peaks[%d].kwh if value_json.month and value_json.month.peaks | length > %d else '' }}"
+ACCOUNTING = (
+    ("hour_import", "Import this hour", "accounting", _A % ("hour", "import_kwh", "hour"), "kWh", "energy", None),
+    ("hour_projected", "Import this hour projected", "accounting", _A % ("hour", "projected_kwh", "hour"), "kWh", "energy", None),
+    ("hour_left", "Import left this hour before the step rises", "accounting",
+     "{{ value_json.hour.left_kwh if value_json.hour and value_json.hour.left_kwh is not none else '' }}", "kWh", "energy", None),
+    ("today_import", "Import today", "accounting", _A % ("today", "import_kwh", "today"), "kWh", "energy", None),
+    ("today_export", "Export today", "accounting", _A % ("today", "export_kwh", "today"), "kWh", "energy", None),
+    ("today_peak", "Peak hour today", "accounting",
+     "{{ value_json.today.peak.kwh if value_json.today and value_json.today.peak else '' }}", "kWh", "energy", None),
+    ("month_peak_1", "Month peak 1", "accounting", _PEAK % (0, 0), "kWh", "energy", None),
+    ("month_peak_2", "Month peak 2", "accounting", _PEAK % (1, 1), "kWh", "energy", None),
+    ("month_peak_3", "Month peak 3", "accounting", _PEAK % (2, 2), "kWh", "energy", None),
+    ("peak_mean", "Month peak mean", "accounting", _A % ("month", "peak_mean_kw", "month"), "kW", "power", "measurement"),
+    ("capacity_step", "Capacity step", "accounting",
+     "{{ (value_json.month.step_kw[0] ~ '-' ~ value_json.month.step_kw[1] ~ ' kW' if value_json.month.step_kw[1] is not none"
+     " else 'over ' ~ value_json.month.step_kw[0] ~ ' kW') if value_json.month else '' }}", None, None, None),
+    ("import_total", "Import total", "totals", None, "kWh", "energy", "total_increasing"),
+    ("export_total", "Export total", "totals", None, "kWh", "energy", "total_increasing"),
+)
+# the running totals' topic is retained: after a meter swap it holds the old meter's until the new one's
+_TOTAL = "{{ value_json.%s if value_json.meter_id == %s else '' }}"
+
 
 def node_id(meter_id):
     # unique_id and topic part from the meter's serial: stable across device names and rebuilds
@@ -84,15 +112,7 @@ def meter_config(field, meter, topics, disc_prefix, version, device_id):
         template = _TEMPLATE % (field, field)
         state = topics["power"]
     p = _common(node, field, _title(field), state, template, topics, version)
-    maker = meter.get("meter_manufacturer")
-    p["dev"] = {
-        "ids": [node],
-        "mf": maker or "Unknown",
-        "mdl": meter.get("meter_type") or "AMS meter",
-        "name": "%s meter %s" % (maker or "AMS", meter_id),
-        "sn": meter_id,
-        "via_device": dongle_id(device_id),
-    }
+    p["dev"] = _meter_device(meter, node, device_id)
     if unit:
         p["unit_of_meas"] = unit
     if kind == KIND_ENERGY:
@@ -107,6 +127,38 @@ def meter_config(field, meter, topics, disc_prefix, version, device_id):
         elif kind in _CLASS:
             p["dev_cla"] = _CLASS[kind]
     return "%s/sensor/%s/%s/config" % (disc_prefix, node, field), json.dumps(p)
+
+
+def _meter_device(meter, node, device_id):
+    maker = meter.get("meter_manufacturer")
+    meter_id = meter["meter_id"]
+    return {
+        "ids": [node],
+        "mf": maker or "Unknown",
+        "mdl": meter.get("meter_type") or "AMS meter",
+        "name": "%s meter %s" % (maker or "AMS", meter_id),
+        "sn": meter_id,
+        "via_device": dongle_id(device_id),
+    }
+
+
+def accounting_config(i, meter, topics, disc_prefix, version, device_id):
+    # (topic, payload) of the accounting's sensor ACCOUNTING[i], on the meter's device
+    key, name, topic, template, unit, dev_class, state_class = ACCOUNTING[i]
+    meter_id = meter["meter_id"]
+    node = node_id(meter_id)
+    if template is None:
+        template = _TOTAL % (key.replace("_total", "_kwh"), repr(meter_id))
+    p = _common(node, key, name, topics[topic], template, topics, version)
+    p["dev"] = _meter_device(meter, node, device_id)
+    if unit:
+        p["unit_of_meas"] = unit
+        p["sug_dsp_prc"] = 3 if state_class == "total_increasing" else 2
+    if dev_class:
+        p["dev_cla"] = dev_class
+    if state_class:
+        p["stat_cla"] = state_class
+    return "%s/sensor/%s/%s/config" % (disc_prefix, node, key), json.dumps(p)
 
 
 def dongle_config(i, device_id, board, topics, disc_prefix, version):
@@ -132,6 +184,8 @@ def removal_topics(meter_id, disc_prefix):
     for name in NAMES[:NUMERIC]:
         yield "%s/sensor/%s/%s/config" % (disc_prefix, node, name)
     yield "%s/sensor/%s/%s/config" % (disc_prefix, node, NET_POWER)
+    for a in ACCOUNTING:
+        yield "%s/sensor/%s/%s/config" % (disc_prefix, node, a[0])
 
 
 def previous_meter(path):

@@ -103,7 +103,10 @@ class Ledger:
     # --- state: at most about once an hour, after an hour's register ---
 
     def to_bytes(self):
-        return json.dumps({"v": _VERSION, "acc": self.acc.state(), "tariff": self.tariff.state()}).encode()
+        return json.dumps(self._state()).encode()
+
+    def _state(self):
+        return {"v": _VERSION, "acc": self.acc.state(), "tariff": self.tariff.state()}
 
     def from_bytes(self, data):
         try:
@@ -123,9 +126,11 @@ class Ledger:
     def save(self, path):
         # the state to flash at once: written to path.tmp, then renamed over path, so a reset or a
         # power cut leaves the old state or the new one (as energy_queue.py does)
+        # json.dump writes in pieces: the whole text (3 KB by the year's end) is never one block,
+        # which a fragmented heap may not have
         tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            f.write(self.to_bytes())
+        with open(tmp, "w") as f:
+            json.dump(self._state(), f)
         os.rename(tmp, path)
 
     def load(self, path):

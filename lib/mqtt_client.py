@@ -28,6 +28,8 @@ _PUBLISH = const(0x30)
 _PUBACK = const(0x40)
 _SUBSCRIBE = const(0x82)
 _SUBACK = const(0x90)
+_UNSUBSCRIBE = const(0xA2)
+_UNSUBACK = const(0xB0)
 _PINGREQ = const(0xC0)
 _PINGRESP = const(0xD0)
 _DISCONNECT = const(0xE0)
@@ -202,6 +204,22 @@ class MQTTClient:
         if self._sub_code == _SUB_REFUSED:
             raise MQTTException(_SUB_REFUSED)
 
+    def unsubscribe(self, topic):
+        # UNSUBSCRIBE one topic and wait for its UNSUBACK
+        self.pid = self.pid % 0xFFFF + 1
+        out = self._out
+        out[0] = _UNSUBSCRIBE
+        at = put_length(out, 1, 2 + 2 + len(topic))
+        out[at] = self.pid >> 8
+        out[at + 1] = self.pid & 0xFF
+        self._write(out, at + 2)
+        self._write_text(topic)
+        self._wait_for(_UNSUBACK, self.pid)
+
+    def ping_answered(self):
+        # the last PINGREQ has its PINGRESP: the broker has sent everything it had before it
+        return not self._ping_unanswered
+
     # --- packets in ---
 
     def check_msg(self):
@@ -230,7 +248,7 @@ class MQTTClient:
             self._incoming(op, n)
         elif kind == _PINGRESP and n == 0:
             self._ping_unanswered = False
-        elif (kind == _PUBACK and n == 2) or (kind == _SUBACK and n == 3):
+        elif (kind == _PUBACK or kind == _UNSUBACK) and n == 2 or kind == _SUBACK and n == 3:
             self._read(self._two_mv, 2)
             self._acked = self._two[0] << 8 | self._two[1]
             if kind == _SUBACK:

@@ -26,7 +26,7 @@ _BACKOFF_MAX_S = const(60)
 _IO_TIMEOUT_S = const(3)  # connect, each read and write, a whole packet, an acknowledgement
 _FLUSH_BUDGET_MS = const(1000)  # queued energy messages sent per loop pass, at most this long
 _LOG_CHARS = const(160)
-_INCOMING_MAX = const(128)  # topic and payload of a message in: homeassistant/status says "online" or "offline"
+_INCOMING_MAX = const(160)  # topic and payload of a message in: homeassistant/status' "online", our retained totals (about 80 bytes and the topic)
 
 POWER_KEYS = ("list", "meter_datetime") + tuple(n for n, k in zip(NAMES[:NUMERIC], KINDS) if k != KIND_ENERGY)
 # meter_id: the energy topic is retained, and after a meter swap an energy sensor must tell the old meter's registers from its own
@@ -40,7 +40,7 @@ class Publisher:
     def __init__(self, cfg, device_id, version, log=print, unsafe=False, state_dir="."):
         self.prefix = cfg["mqtt.prefix"] or "han/" + device_id
         p = self.prefix
-        self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors")}
+        self.topics = {k: p + "/" + k for k in ("status", "power", "energy", "meter", "diag", "raw", "config_errors", "hour", "accounting", "totals")}
         self.cfg = cfg
         self.device_id = device_id
         self.client_id = cfg["mqtt.client_id"] or "han-" + device_id
@@ -69,6 +69,13 @@ class Publisher:
         self.dongle_announced = False  # the dongle's diagnostic sensors, on this connection
         self.meter_checked = False  # the meter announced last (on flash) was compared with this one
         self.config_errors = []
+        self.acc_announced = False  # the accounting's sensors, on this connection
+        # the running totals must never go back as published, also across a reset: at the first
+        # connection the retained totals are read back (on_totals) before any are sent
+        self.totals_checked = not self.enabled
+        self.accounting_on = True  # set by the App: off, it has no totals to read back and no sensors
+        self.checking = False  # subscribed to our own totals until the ping after it is answered
+        self.on_totals = None  # on_totals(text of the retained totals)
 
     # --- called by the application ---
 
@@ -89,6 +96,10 @@ class Publisher:
                 self.client.ping()  # raises when the last ping got no answer: a half-open link
                 self.next_ping = clock.seconds() + self.cfg["mqtt.keepalive_s"] // 2
             self.client.check_msg()
+            if self.checking and self.client.ping_answered():  # the retained totals came before the answer, if any
+                self.checking = False
+                self.client.unsubscribe(self.topics["totals"].encode())
+                self.totals_checked = True
             self._log_ignored()
             self._flush_energy()
         except Exception as e:  # OSError or MQTTException from the client, ValueError from TLS
@@ -110,6 +121,18 @@ class Publisher:
         self._send(self.topics["power"], power_text)
         self._announce()
         self._flush_energy()
+
+    def hour(self, text):
+        # a completed hour's JSON: queued with the energy messages (on flash, in order, QoS 1, retained)
+        self._queue_energy(text)
+        self._flush_energy()
+
+    def accounting(self, text, totals_text):
+        # the live accounting message and the running totals (None: not yet known not to go back)
+        if self.connected:
+            self._send(self.topics["accounting"], text, retain=True, quiet=True)
+            if totals_text is not None and self.totals_checked:
+                self._send(self.topics["totals"], totals_text, retain=True, quiet=True)
 
     def raw(self, hex_text):
         if self.cfg["mqtt.raw"] and self.connected:
@@ -137,6 +160,7 @@ class Publisher:
             self.meter = new
             self.meter_json = text
             self.announced = []  # a new meter: its sensors are announced again
+            self.acc_announced = False
             if self.connected:
                 self._send(self.topics["meter"], text, retain=True)
 
@@ -147,7 +171,7 @@ class Publisher:
             return
         meter = self.meter if self.meter is not None and "meter_id" in self.meter else None
         todo = [f for f in self.fields if f not in self.announced] if meter else ()
-        if self.dongle_announced and not todo and (meter is None or self.meter_checked):
+        if self.dongle_announced and not todo and (meter is None or self.meter_checked and (self.acc_announced or not self.accounting_on)):
             return
         import ha_discovery as ha  # needed only while announcing: dropped after, its RAM back (its names stay interned)
 
@@ -165,8 +189,14 @@ class Publisher:
             for field in todo:
                 topic, payload = ha.meter_config(field, meter, self.topics, self.disc_prefix, self.version, self.device_id)
                 if not self._send(topic, payload, retain=True, quiet=True):
-                    break
+                    return
                 self.announced.append(field)
+            if not self.acc_announced and self.accounting_on:
+                for i in range(len(ha.ACCOUNTING)):
+                    topic, payload = ha.accounting_config(i, meter, self.topics, self.disc_prefix, self.version, self.device_id)
+                    if not self._send(topic, payload, retain=True, quiet=True):
+                        return
+                self.acc_announced = True
         finally:
             sys.modules.pop("ha_discovery", None)
 
@@ -196,7 +226,8 @@ class Publisher:
         start = time.ticks_ms()
         while self.connected and len(q) and time.ticks_diff(time.ticks_ms(), start) < _FLUSH_BUDGET_MS:
             text = q.first()  # read back from flash
-            if text is None or not self._send(self.topics["energy"], text, retain=True, qos=1):
+            topic = self.topics["hour" if text is not None and text.startswith('{"hour"') else "energy"]
+            if text is None or not self._send(topic, text, retain=True, qos=1):
                 break
             q.acknowledged()
         q.save()  # the acknowledged ones leave the file: one write for the batch
@@ -248,6 +279,10 @@ class Publisher:
             c.publish(self.topics["status"].encode(), b"online", True)
             if cfg["discovery.enabled"]:
                 c.subscribe((self.disc_prefix + "/status").encode())
+            if not self.totals_checked:
+                c.subscribe(self.topics["totals"].encode())
+                c.ping()  # its answer comes after the retained totals (the broker keeps the order)
+                self.checking = True
         except Exception as e:
             self._drop(e)
             return
@@ -261,6 +296,7 @@ class Publisher:
         self.log("mqtt: connected to %s:%d as %s" % (cfg["mqtt.host"], cfg["mqtt.port"], self.client_id))
         self.announced = []
         self.dongle_announced = False
+        self.acc_announced = False
         if self.meter_json:
             self._send(self.topics["meter"], self.meter_json, retain=True)
         self._send(self.topics["config_errors"], json.dumps(self.config_errors), retain=True, quiet=True)
@@ -273,7 +309,10 @@ class Publisher:
         if topic == (self.disc_prefix + "/status").encode() and msg == b"online":
             self.announced = []
             self.dongle_announced = False
+            self.acc_announced = False
             self._announce()
+        elif self.checking and topic == self.topics["totals"].encode() and self.on_totals:
+            self.on_totals(msg)
 
     def _log_ignored(self):
         # the client skips incoming messages longer than _INCOMING_MAX without keeping them: say so
@@ -284,6 +323,7 @@ class Publisher:
     def _drop(self, why):
         was = self.connected
         self.connected = False
+        self.checking = False  # read back again at the next connection
         self.state = "disconnected"
         self.last_error = _describe(why)
         if self.client is not None:

@@ -90,6 +90,18 @@ def micropython():
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
+def accounting():
+    # tools/bench_accounting.py on the unix port (x64) and on the 32-bit WebAssembly port
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    out = []
+    for cmd in ([exe, "-X", "heapsize=32M", "tools/bench_accounting.py"], ["node", "tools/mpy32.mjs", "tools/bench_accounting.py"]):
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            sys.exit("tools/bench_accounting.py failed:\n" + r.stdout + r.stderr)
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def firmware():
     # tools/bench_firmware.py prints its own block, then its figures as JSON on the last line
     r = subprocess.run([sys.executable, "tools/bench_firmware.py", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -130,6 +142,15 @@ def main():
     if mp["frames"] != frames:
         print("WARNING: MicroPython decoded %d of %d frames" % (mp["frames"], frames))
 
+    acc = accounting()
+    for a in acc:
+        print("MicroPython %d-bit: the accounting (Ledger), %d messages of a virtual Kaifa meter, %d hours" % (a["bits"], a["messages"], a["hours"]))
+        print("  accounting per message                       %8d us (on top of the decode)" % a["us_per_message"])
+        print("  live accounting message (%d bytes)           %8d us" % (a["live_message_bytes"], a["live_message_us"]))
+        print("  its modules' code, compiled from source      %8d bytes" % a["code_bytes"])
+        if a["state_bytes"] is not None:
+            print("  its state after those hours                  %8d bytes" % a["state_bytes"])
+
     cp = {"ours_us_per_frame": round(ours_pf, 2), "amshan_us_per_frame": round(am_pf, 2)}
     cp.update(ratio=round(am_pf / ours_pf, 2), frames=frames, ours_decoded=our_ok, amshan_decoded=am_ok)
     fw = firmware()
@@ -137,7 +158,7 @@ def main():
     import bench_update
 
     update = bench_update.main()  # prints its own block
-    out = {"cpython": cp, "micropython": mp, "firmware": fw, "update": update, "python": sys.version, "amshan": "2.1.1"}
+    out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "update": update, "python": sys.version, "amshan": "2.1.1"}
     out.update(corpus=CORPUS, stream_bytes=len(stream), chunk=CHUNK)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
