@@ -14,7 +14,7 @@ ARCHES := xtensawin rv32imc
 MPY32_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NPM_DIR := build/npm
 
-.PHONY: help venv system-deps browser-deps node-deps ha-deps test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy clean
+.PHONY: help venv system-deps browser-deps node-deps ha-deps test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy bundle clean
 
 help:
 	@echo "make sim    - the firmware on this PC against a virtual meter, a local broker, the page on :8080"
@@ -24,6 +24,7 @@ help:
 	@echo "make soak   - 24 simulated hours through the whole firmware: broker restarts, Wi-Fi drops, heap (about 3 min)"
 	@echo "make flash PORT=/dev/ttyUSB0 FIRMWARE=<MicroPython .bin> [BOARD=esp32-devkitc]"
 	@echo "make deploy PORT=/dev/ttyUSB0 BOARD=esp32-devkitc CONFIG=config.json"
+	@echo "make bundle BOARD=esp32-devkitc [VERSION=0.2.0] - an update for the dongle's page (docs/updates.md)"
 
 venv: $(VENV)/.installed
 
@@ -113,6 +114,11 @@ flash: venv
 deploy: venv
 	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=$(BOARD) CONFIG=$(CONFIG)"; exit 2)
 	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) $(if $(NO_RESET),--no-reset)
+
+# An update bundle (docs/updates.md): lib/ compiled for BOARD's arch, the page, a manifest; VERSION=... names the build.
+# Written to build/bundle/<board>-<version>.hanb; the dongle takes it at POST /api/update, or fetches it.
+bundle: venv
+	$(PY) tools/bundle.py --board $(BOARD) $(if $(VERSION),--version $(VERSION))
 
 clean:
 	rm -rf build

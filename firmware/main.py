@@ -7,9 +7,14 @@
 # compiled from source on the device and its code stays in RAM as long as the loop, so it is short.
 # If lib/ cannot be loaded at all (missing, or .mpy files of another MicroPython), nothing can run:
 # the error is printed and the REPL stays free. On the unix port (make sim, the tests) it is run
-# directly, and a reset ends the process.
+# directly, and a reset ends the process. firmware/app_slot.py first chooses the app directory (an
+# update's, or lib/) and takes back a new app that keeps failing its trial.
 import sys
 
+try:
+    __import__("app_slot").boot()  # the app directory to run, a new app's trial (firmware/app_slot.py; it drops itself)
+except ImportError:  # no app_slot.py beside this file: lib/ runs
+    pass
 try:
     import boot_guard
 except Exception as e:  # lib/ missing, or built for another MicroPython: no reset can help

@@ -49,7 +49,7 @@ def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_
     assert "the board runs MicroPython 1." in p.stdout  # asked before anything was copied
     files = sorted(os.path.relpath(os.path.join(d, n), flash) for d, _, names in os.walk(flash) for n in names)
     modules = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "lib")) if n.endswith(".py") and n != "host_uart.py")
-    assert files == sorted(["boot.py", "main.py", "config.json", "boards/host.json", "lib/status_page.html", "lib/setup_page.html"]
+    assert files == sorted(["boot.py", "main.py", "app_slot.py", "config.json", "boards/host.json", "lib/status_page.html", "lib/setup_page.html"]
                            + ["lib/%s.mpy" % m for m in modules])  # no mip: the MQTT client is lib's own
     assert (flash / "lib" / "hdlc.mpy").read_bytes()[:2] == b"M\x06"  # compiled, for the unix port's arch
     assert json.loads((flash / "config.json").read_text())["mqtt"]["host"] == "192.168.1.10"

@@ -125,6 +125,7 @@ class App:
         try:
             self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
             self.web.forms = self._form
+            self.web.posts = self._update
         except OSError as e:
             self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
         self.wdt = None
@@ -145,6 +146,9 @@ class App:
             self.mqtt.totals_checked = True  # no totals to read back
         else:
             self.mqtt.on_totals = self._totals_read_back
+        self.update = None  # updated once: [state, the trial's end, a restart's time] (lib/app_update.py)
+        if "active_app.txt" in os.listdir():  # updated once (firmware/app_slot.py's pointer): lib/app_update.py
+            _once("app_update").start(self)
 
     def _on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
@@ -247,6 +251,8 @@ class App:
         self.irq = self.irq_watch.check(self.log)
         if clock.seconds() > self.grace_s:
             watchdog.boot_ok()  # the start-up is over: this start did not fail (main.py counts those)
+        if self.update and (self.update[1] or self.update[2]):  # a new app on trial, or a restart into one
+            _once("app_update").tick(self, clock.seconds())
         gc.collect()
         self.heap_alloc = gc.mem_alloc()
         self._watchdog()
@@ -263,6 +269,10 @@ class App:
         if self.uart_passes != self.wdt_fed_at:  # fed only when the UART loop moved on
             self.wdt_fed_at = self.uart_passes
             self.wdt.feed()
+
+    def _update(self, sock, target, first):
+        # a POST outside /s...: /api/update, /api/fetch (lib/app_update.py, imported for the request)
+        return _once("app_update").post(self, sock, target, first)
 
     def run(self):
         self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
@@ -304,6 +314,7 @@ class App:
             "reset_cause": _reset_cause(),
             "loop_errors": self.errors_seen,
             "last_error": self.last_error,
+            "update": self.update and self.update[0],
             "loop_passes": self.uart_passes,  # what feeds the watchdog: it must keep rising
             "config_errors": self.errors,
             "serial": serial,

@@ -1,5 +1,6 @@
 # bench.py Provides make bench: our decoder against amshan 2.1.1 on CPython, speed and heap use on MicroPython,
-# then the whole firmware on the unix port (tools/bench_firmware.py): latency to MQTT and steady-state heap.
+# then the whole firmware on the unix port (tools/bench_firmware.py): latency to MQTT and steady-state heap,
+# and the heap an update takes (tools/bench_update.py).
 # MIT license
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
@@ -153,7 +154,11 @@ def main():
     cp = {"ours_us_per_frame": round(ours_pf, 2), "amshan_us_per_frame": round(am_pf, 2)}
     cp.update(ratio=round(am_pf / ours_pf, 2), frames=frames, ours_decoded=our_ok, amshan_decoded=am_ok)
     fw = firmware()
-    out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "python": sys.version, "amshan": "2.1.1"}
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    import bench_update
+
+    update = bench_update.main()  # prints its own block
+    out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "update": update, "python": sys.version, "amshan": "2.1.1"}
     out.update(corpus=CORPUS, stream_bytes=len(stream), chunk=CHUNK)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:

@@ -52,8 +52,10 @@ except Exception:
     except Exception:
         pass
 """
-# Before the copy: the folders, and a fresh count of failed starts for the new firmware (firmware/main.py)
-_PREPARE = "import os\nfor d in ('lib', 'boards'):\n  try: os.mkdir(d)\n  except OSError: pass\ntry: os.remove('failed_boots')\nexcept OSError: pass"
+# Before the copy: the folders, a fresh count of failed starts for the new firmware (firmware/main.py), and
+# lib/ as the app that runs (an update's pointer goes: firmware/app_slot.py; the update slots stay)
+_PREPARE = ("import os\nfor d in ('lib', 'boards'):\n  try: os.mkdir(d)\n  except OSError: pass\n"
+            "for f in ('failed_boots', 'active_app.txt', 'active_app.tmp'):\n  try: os.remove(f)\n  except OSError: pass")
 
 
 def fail(message):
@@ -103,7 +105,7 @@ def stage(board_name, profile, config_path):
                 fail("mpy-cross failed on lib/%s:\n%s" % (name, p.stderr))
         elif name.endswith(".html"):
             shutil.copy(os.path.join(lib, name), os.path.join(out, "lib"))
-    for name in ("boot.py", "main.py"):  # the device runs these two as source
+    for name in ("boot.py", "main.py", "app_slot.py"):  # the device runs these as source; app_slot is no app's, updates keep it
         shutil.copy(os.path.join(ROOT, "firmware", name), out)
     shutil.copy(os.path.join(ROOT, "boards", board_name + ".json"), os.path.join(out, "boards"))
     if config_path:  # none: the dongle is set up from a phone (docs/setup.md), or keeps the config it has

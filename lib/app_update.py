@@ -1,0 +1,158 @@
+# app_update.py Provides the app's side of updates: start() and tick() (the trial of a new app, and a restart asked for) and post() (POST /api/update and /api/fetch).
+# MIT license
+#
+# Imported only where there is something to do: at boot when an update's pointer exists (a dongle
+# that was never updated loads none of this), each second while a new app is on trial or a restart
+# is due, and for one update request; dropped after. Which app runs, and going back, are
+# firmware/app_slot.py's (beside main.py, not part of any app).
+#
+# The trial: a new app proves itself by a message decoded, or by a quiet meter (no byte at all)
+# with Wi-Fi and MQTT up, after the start-up's grace time; not proved within HAN_TRIAL_S (300 s),
+# it goes back to the previous app and resets. The result is in /api/status ("update") and, for a
+# rollback, in last_error, which diag carries over MQTT.
+#
+# Until the settings page's login guards the endpoints, a request must carry ?key=<the text of
+# update_key.txt> (beside config.json); without that file they are off. The meter is read between
+# the pieces of a bundle (_drain), and the board restarts into the new app 3 s after answering.
+import os
+from micropython import const
+
+import clock
+
+_TRIAL_S = const(300)
+_URL_MAX = const(200)
+
+
+def state():
+    # {"app", "previous", "state", "note"} of firmware/app_slot.py's pointer, or None (no pointer, or no app_slot)
+    try:
+        p = _slots().read()
+    except ImportError:  # the App run without main.py (a test of it alone): lib/ is the app
+        return None
+    return {"app": p[0], "previous": p[1], "state": p[2], "note": p[4]}
+
+
+def start(app):
+    # app.update: [state(), the trial's end (clock.seconds()) or None, a restart's time or None]
+    u = state()
+    app.update = [u, None, None] if u else None
+    if u and u["state"] == "trial":
+        app.update[1] = clock.seconds() + _trial_s()
+    elif u and u["note"].startswith("rolled back"):
+        app.last_error = u["note"]  # on the page, and in diag over MQTT
+        app.log("update: " + u["note"])
+
+
+def tick(app, now):
+    # once a second while a trial runs or a restart is due (now: clock.seconds())
+    u = app.update
+    if u[2] and now >= u[2]:
+        return _reset()
+    if not u[1] or now <= app.grace_s:
+        return
+    d = app.decoder.decoded
+    if d or (app.ring.received == 0 and app.link.up and app.mqtt.state in ("connected", "not configured")):
+        u[1] = None
+        _slots().commit("version %s proved itself on trial: %s" % (_version(), "%d messages decoded" % d if d else
+                                                                      "the meter is quiet, Wi-Fi and MQTT are up"))
+        u[0] = state()
+        app.log("update: " + u[0]["note"])
+    elif now >= u[1]:
+        why = ("%d bytes from the meter, no message decoded" % app.ring.received if app.ring.received else
+               "no meter bytes, and Wi-Fi or MQTT not up (MQTT %s)" % app.mqtt.state)
+        _slots().rollback("version %s did not prove itself within %d s: %s" % (_version(), _trial_s(), why))
+        app.log("update: " + state()["note"] + "; restarting")
+        _reset()
+
+
+def post(app, sock, target, first):
+    # POST /api/update (the bundle is the body) or /api/fetch (an http:// URL is the body) -> (status, content type,
+    # body); the socket is read with a timeout for each read, and left non-blocking again
+    try:
+        sock.settimeout(5)
+        return _post(app, sock, target, first)
+    except Exception as e:  # MemoryError above all: answer, keep serving
+        return 500, "text/plain", ("update: error: %r\n" % e).encode()
+    finally:
+        sock.setblocking(False)
+
+
+def _post(app, sock, target, first):
+    path, _, query = target.decode().partition("?")
+    if path not in ("/api/update", "/api/fetch"):  # every other path takes GET (lib/web.py)
+        return 405, "text/plain", b"GET only\n"
+    if not _allowed(query):
+        return 403, "text/plain", b"update: forbidden (a key= matching update_key.txt is needed)\n"
+    import updater
+
+    try:
+        if path == "/api/fetch":
+            url = bytes(first)
+            while b"\n" not in url and len(url) < _URL_MAX:
+                more = sock.recv(_URL_MAX - len(url))
+                if not more:
+                    break
+                url += more
+            message = updater.fetch(url.decode().strip(), lambda: _drain(app))
+        else:
+            message = updater.receive(sock.readinto, first, lambda: _drain(app))
+    except updater.UpdateError as e:
+        app.log("update: refused: %s" % e)
+        return 400, "text/plain", ("update refused: %s\n" % e).encode()
+    app.log("update: " + message + "; restarting")
+    if app.update is None:
+        app.update = [state(), None, None]
+    app.update[2] = clock.seconds() + 3
+    return 200, "text/plain", ("update: %s; restarting\n" % message).encode()
+
+
+def _drain(app):
+    # the UART's bytes into the decoder between the pieces of a bundle, as App.step does
+    app.ring.poll()
+    n = app.ring.get(app.chunk)
+    while n:
+        app.assembler.feed(app.chunk, n)
+        n = app.ring.get(app.chunk)
+
+
+def _allowed(query):
+    try:
+        with open("update_key.txt") as f:
+            key = f.read().strip()
+    except OSError:
+        return False
+    for part in query.split("&"):
+        if key and part == "key=" + key:
+            return True
+    return False
+
+
+def _version():
+    from app import VERSION
+
+    return VERSION
+
+
+def _trial_s():
+    getenv = getattr(os, "getenv", None)  # the unix port's tests shorten it; the ESP32 has no environment
+    return int((getenv("HAN_TRIAL_S") if getenv else None) or _TRIAL_S)
+
+
+def _slots():
+    import sys
+
+    import app_slot
+
+    sys.modules.pop("app_slot", None)
+    return app_slot
+
+
+def _reset():
+    import sys
+
+    try:
+        import machine
+
+        machine.reset()
+    except (ImportError, AttributeError):
+        sys.exit(3)  # the unix port: end the process, as a reset would
