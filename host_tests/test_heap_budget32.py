@@ -22,9 +22,10 @@ HEAP = "96K"  # the budget's heap: a plain ESP32 starts at 56 KB and grows once 
 IN_USE_MAX = 64 * 1024  # the firmware's heap in use after gc.collect(), the target
 LARGEST_MAX = 2048  # any single allocation while serving
 # What holds today, so that nothing grows back unseen: with the energy queue on flash and the cuts in
-# docs/firmware.md ("Memory"), the firmware's share peaked at 75,648 bytes (73.9 KB). Lower it as
-# more cuts land.
-IN_USE_GUARD = 76 * 1024
+# docs/firmware.md ("Memory"), the firmware's share peaked at 75,648 bytes (73.9 KB); the setup and
+# settings hooks, the accounting's switch and MQTT side (the accounting itself is off on a heap this
+# small, tariff.accounting) and the update's hooks brought it to 80,064 (78.2 KB). Lower it as cuts land.
+IN_USE_GUARD = 80 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +54,7 @@ def test_the_heap_in_use_does_not_grow_back_past_todays_figure(run):
     assert _share(run) <= IN_USE_GUARD, "firmware heap in use %d bytes" % _share(run)
 
 
-@pytest.mark.xfail(strict=True, reason="not yet: 73.9 KB, of which the modules' bytecode, objects and qstrs take about "
+@pytest.mark.xfail(strict=True, reason="not yet: 78.2 KB, of which the modules' bytecode, objects and qstrs take about "
                    "55 KB, and the start, one call on this port, grows the heap (docs/firmware.md); remove this mark "
                    "once it passes")
 def test_the_firmware_fits_the_budget_heap_with_64_kb_in_use(run):
