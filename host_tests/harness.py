@@ -23,8 +23,11 @@ MPY_WIFI = os.path.join(ROOT, "host_tests", "mpy_wifi")  # a stand-in `network` 
 
 # An ESP32 without PSRAM gives MicroPython about 112 KB of heap (56 KB at boot, grown once, with
 # ~40 KB left to ESP-IDF for Wi-Fi and sockets). Objects on the 64-bit unix port take up to twice
-# the room they take on the 32-bit ESP32, so 160 KB here is a tighter budget than the device's.
-ESP32_LIKE_HEAP = "160K"
+# the room they take on the 32-bit ESP32, so 176 KB here is about as tight as the device's. (It was
+# 160 KB until the setup, accounting-switch and update hooks took the x64 share to about 118 KB: a
+# soak then hit a MemoryError while announcing after a kill. The device's budget is the 32-bit one,
+# host_tests/test_heap_budget32.py.)
+ESP32_LIKE_HEAP = "176K"
 
 
 def free_port():
