@@ -13,6 +13,10 @@ ARCHES := xtensawin rv32imc
 # the 32-bit MicroPython of `make test`: npm's WebAssembly port, run by node (tools/mpy32.mjs)
 MPY32_NPM := @micropython/micropython-webassembly-pyscript@1.27.0
 NPM_DIR := build/npm
+# the same port from a release with ROMFS (1.29: loadMicroPython's `romfs`, mounted at /rom outside the
+# GC heap), for the heap budget of a board that runs lib from a ROMFS partition (host_tests/harness32.py)
+MPY32_ROMFS_NPM := @micropython/micropython-webassembly-pyscript@1.29.0-6
+NPM_ROMFS_DIR := build/npm-romfs
 
 .PHONY: help venv system-deps browser-deps node-deps ha-deps test test-cpython test-micropython test-micropython32 compile bench sim soak fuzz flash deploy bundle clean
 
@@ -44,7 +48,8 @@ browser-deps:
 	@command -v chromium >/dev/null || \
 		($(SUDO) apt-get update && $(SUDO) apt-get install -y --no-install-recommends chromium)
 
-# node from Debian's packages when missing, then the 32-bit MicroPython from npm into build/npm
+# node from Debian's packages when missing, then the 32-bit MicroPython from npm into build/npm (and its
+# ROMFS-capable release into build/npm-romfs)
 # (no package.json or lock file in the repo: the version is pinned in MPY32_NPM above)
 node-deps:
 	@command -v node >/dev/null && command -v npm >/dev/null || \
@@ -52,6 +57,9 @@ node-deps:
 	@test "$$(cat $(NPM_DIR)/.installed 2>/dev/null)" = "$(MPY32_NPM)" || \
 		(npm install --prefix $(NPM_DIR) --no-package-lock --no-save --no-audit --no-fund $(MPY32_NPM) && \
 		echo "$(MPY32_NPM)" > $(NPM_DIR)/.installed)
+	@test "$$(cat $(NPM_ROMFS_DIR)/.installed 2>/dev/null)" = "$(MPY32_ROMFS_NPM)" || \
+		(npm install --prefix $(NPM_ROMFS_DIR) --no-package-lock --no-save --no-audit --no-fund $(MPY32_ROMFS_NPM) && \
+		echo "$(MPY32_ROMFS_NPM)" > $(NPM_ROMFS_DIR)/.installed)
 
 # A real Home Assistant core for host_tests/test_home_assistant.py, in build/ha-venv: PyPI's
 # `homeassistant` with the machine's newest Python >= 3.13, the newest release that Python takes

@@ -17,18 +17,22 @@ from harness import HOST_LIB, ROOT, free_port, wait_until, answers, Firmware
 
 NODE = shutil.which("node") or "/usr/bin/node"
 NPM_PACKAGE = os.path.join(ROOT, "build", "npm", "node_modules", "@micropython", "micropython-webassembly-pyscript", "micropython.mjs")
+# the ROMFS-capable release of the same port (the Makefile's MPY32_ROMFS_NPM): for lib run from a ROMFS image
+NPM_ROMFS_PACKAGE = os.path.join(ROOT, "build", "npm-romfs", "node_modules", "@micropython", "micropython-webassembly-pyscript",
+                                 "micropython.mjs")
 NET_DIR = os.path.join(ROOT, "host_tests", "mpy32_net")
 RUNNER = os.path.join(NET_DIR, "run_wasm.mjs")
 LAUNCHER = os.path.join(NET_DIR, "firmware32.py")
 GREW = "mpy32: the heap grew"
 
 
-def missing():
-    # why the 32-bit runtime cannot run here, or None
+def missing(romfs=False):
+    # why the 32-bit runtime (with romfs: its ROMFS-capable release) cannot run here, or None
     if not os.path.exists(NODE):
         return "node is not installed (make node-deps installs it)"
-    if not os.path.exists(NPM_PACKAGE):
-        return "%s is missing (make node-deps installs it with npm)" % NPM_PACKAGE
+    for package in (NPM_PACKAGE, NPM_ROMFS_PACKAGE) if romfs else (NPM_PACKAGE,):
+        if not os.path.exists(package):
+            return "%s is missing (make node-deps installs it with npm)" % package
     return None
 
 
@@ -53,6 +57,17 @@ def compile_lib32(out, lib=os.path.join(ROOT, "lib")):
     return out
 
 
+def romfs_image(out, lib=os.path.join(ROOT, "lib")):
+    # lib compiled as above, in a ROMFS image under lib/ (mounted at /rom, so /rom/lib on sys.path), as
+    # `make deploy` writes it to a board with a ROMFS partition (tools/deploy.py); -> the image's path
+    src = os.path.join(out, "romfs")
+    compile_lib32(os.path.join(src, "lib"), lib)
+    image = os.path.join(out, "lib.romfs")
+    mpremote = os.path.join(os.path.dirname(sys.executable), "mpremote")
+    subprocess.run([mpremote, "romfs", "--no-mpy", "--output", image, "build", src], check=True, capture_output=True)
+    return image
+
+
 def app_imports():
     # the modules lib/app.py imports at its top, in its order: firmware32.py loads them one call each
     # (read here, not there: reading the source in the 32-bit heap would leave garbage it cannot collect)
@@ -66,8 +81,11 @@ def app_imports():
 
 
 class Firmware32(Firmware):
-    def __init__(self, tmp, config, uart_port, heapsize="96K", compiled=True, diag_s=60, grace_s=30, lib=None):
-        # lib: a directory to run instead of the repo's lib/ (compiled or not)
+    def __init__(self, tmp, config, uart_port, heapsize="96K", compiled=True, diag_s=60, grace_s=30, lib=None, romfs=False,
+                 later=()):
+        # lib: a directory to run instead of the repo's lib/ (compiled or not); romfs: lib compiled
+        # into a ROMFS image that runs in place, outside the heap (a board with a ROMFS partition);
+        # later: modules the app imports at their first use, loaded at the start instead (firmware32.py)
         self.dir = str(tmp)
         self.http_port = free_port()
         self.config_path = os.path.join(self.dir, "config.json")
@@ -76,16 +94,20 @@ class Firmware32(Firmware):
         config.setdefault("http", {"port": self.http_port})
         with open(self.config_path, "w") as f:
             json.dump(config, f)
-        if lib is None:
+        image = romfs_image(self.dir) if romfs else None
+        if romfs:
+            lib = "/rom/lib"
+        elif lib is None:
             lib = compile_lib32(os.path.join(self.dir, "mpy32")) if compiled else os.path.join(ROOT, "lib") + ":" + HOST_LIB
         self.mem_log = os.path.join(self.dir, "mem.log")
         self.control = os.path.join(self.dir, "control")
-        env = dict(os.environ, MICROPYPATH=".frozen:" + lib, HAN_CONFIG=self.config_path,
+        env = dict(os.environ, MICROPYPATH=".frozen:" + lib, MPY32_PKG=NPM_ROMFS_PACKAGE if romfs else NPM_PACKAGE, HAN_CONFIG=self.config_path,
                    HAN_BOARDS=os.path.join(ROOT, "boards"), HAN_UART="127.0.0.1:%d" % uart_port, HAN_DEVICE_ID="test",
                    HAN_STATE_DIR=self.dir, HAN_DIAG_S=str(diag_s), HAN_HTTP_PORT=str(self.http_port), HAN_GRACE_S=str(grace_s))
         args = [NODE, RUNNER, "-X", "heapsize=" + heapsize, "--net", "--copy", self.config_path, "--copy", os.path.join(ROOT, "boards"),
-                "--copy", os.path.join(ROOT, "firmware"), "--mem-log", self.mem_log, "--control", self.control,
-                LAUNCHER, os.path.join(ROOT, "firmware", "main.py"), ",".join(app_imports())]
+                "--copy", os.path.join(ROOT, "firmware"), "--mem-log", self.mem_log, "--control", self.control]
+        args += ["--romfs", image] if image else []
+        args += [LAUNCHER, os.path.join(ROOT, "firmware", "main.py"), ",".join(app_imports()), ",".join(later)]
         self.log_path = os.path.join(self.dir, "firmware.log")
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(args, cwd=self.dir, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -167,32 +189,40 @@ class PageClients:
             t.join(60)
 
 
-def budget_run(tmp, heapsize="96K", seconds=20, largest=2048, compiled=True):
+def budget_run(tmp, heapsize="96K", seconds=20, largest=2048, compiled=True, romfs=False, accounting="off", speed=8):
     # The firmware at `heapsize` with the broker away: 80 hourly list 3 frames fill the energy queue
-    # (72), then four page clients for `seconds`; then the heap is cut into free runs of at most
-    # `largest` bytes and the clients go on for `seconds` more. Returns the figures:
-    #   requests, failed (list), queued, grew (heap growth lines), grew_serving (after the cut),
-    #   baseline (the stand-ins' heap), in_use (bytes after each second's collection while serving)
+    # (72), then four page clients for `seconds`; then (largest) the heap is cut into free runs of at
+    # most `largest` bytes and the clients go on for `seconds` more. romfs: lib runs from a ROMFS image
+    # (Firmware32). The replay's speed keeps to about one frame per pass of the loop (0.25 s apart at
+    # 8x: 31 ms), as a meter's 2400 baud does (a frame takes a second or more); faster, several frames'
+    # garbage would pile up in one pass, which this port cannot collect (run_wasm.mjs). Returns the figures:
+    #   requests, failed (list), queued, grew (heap growth lines), grew_full (once the queue is full),
+    #   grew_serving (after the cut), baseline (the stand-ins' heap), in_use (bytes after each second's
+    #   collection while serving)
     from harness import Replay
 
     capture = budget_capture(os.path.join(str(tmp), "hourly.hanlog"))
-    replay = Replay(capture, speed=40)
+    replay = Replay(capture, speed=speed)
     fw = None
     clients = None
     try:
-        # tariff.accounting "off" is what "auto" chooses on a plain ESP32's heap (lib/app.py); this
-        # port's heap is not `heapsize` to gc.mem_free(), so auto cannot see it here
+        # tariff.accounting "off" is what "auto" chooses on a plain ESP32's heap with lib from files
+        # (lib/app.py), "auto" from ROMFS turns it on; this port's heap is not `heapsize` to
+        # gc.mem_free(), so auto cannot tell the heap's size here
         fw = Firmware32(tmp, {"mqtt": {"host": "127.0.0.1", "port": free_port()}, "meter": {"serial": "kaifa"},
-                              "tariff": {"accounting": "off"}}, replay.port,
-                        heapsize=heapsize, compiled=compiled)
+                              "tariff": {"accounting": accounting}}, replay.port,
+                        heapsize=heapsize, compiled=compiled, romfs=romfs,
+                        later=("bookkeeper",) if accounting == "on" or (romfs and accounting == "auto") else ())
         wait_until(lambda: fw.status()["mqtt"]["energy_queued"] >= QUEUE_FULL, 120, "the energy queue to fill")
         start = len(fw.heap())
+        grew_filling = len(fw.grew())
         clients = PageClients(fw.http_port)
         wait_until(lambda: len(fw.heap()) >= start + seconds, seconds + 60, "%d s of page clients" % seconds)
         grew_before = len(fw.grew())
-        fw.fragment(largest)
-        cut = len(fw.heap())
-        wait_until(lambda: len(fw.heap()) >= cut + seconds, seconds + 60, "%d s of page clients after the cut" % seconds)
+        if largest:
+            fw.fragment(largest)
+            cut = len(fw.heap())
+            wait_until(lambda: len(fw.heap()) >= cut + seconds, seconds + 60, "%d s of page clients after the cut" % seconds)
         clients.stop()
         status = fw.status()
         heap = fw.heap()
@@ -200,7 +230,8 @@ def budget_run(tmp, heapsize="96K", seconds=20, largest=2048, compiled=True):
         baseline = int(log.split("mpy32: heap baseline ")[1].split()[0])
         return {"heapsize": heapsize, "requests": clients.ok, "failed": clients.failed, "queued": status["mqtt"]["energy_queued"],
                 "decoded": status["decoder"]["decoded"], "loop_errors": status["loop_errors"], "grew": fw.grew(),
-                "grew_serving": fw.grew()[grew_before:], "baseline": baseline,
+                "accounting_off": (status.get("accounting") or {}).get("off"),
+                "grew_full": fw.grew()[grew_filling:], "grew_serving": fw.grew()[grew_before:], "baseline": baseline,
                 "in_use": [h["used"] for h in heap[start:] if "used" in h], "total": heap[-1].get("total"), "log": log}
     finally:
         if clients:

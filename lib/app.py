@@ -38,8 +38,9 @@ _HISTORY_S = const(5)  # ... one every 5 s
 _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
-# The accounting's code stays in RAM (about 19 KB at 32 bits, docs/firmware.md): with tariff.accounting
-# "auto" it runs only on a heap this large (PSRAM boards, a PC), not in a plain ESP32's 56-112 KB
+# The accounting's code is about 19 KB at 32 bits when it is loaded into RAM (docs/firmware.md): with
+# tariff.accounting "auto" it runs where lib runs from ROMFS (its code stays in flash: 52 KB in use with
+# it, at 32 bits) or on a heap this large (PSRAM boards, a PC), not from files on a plain ESP32
 _ACCOUNTING_HEAP = const(262144)
 _LEDGER_FILE = "/ledger.json"
 _PAGE = __file__.rsplit("/", 1)[0] + "/status_page.html" if "/" in __file__ else "status_page.html"
@@ -74,16 +75,18 @@ def _now_text():
 
 
 def _accounting_off(mode):
-    # None when the energy accounting runs, else why not: tariff.accounting "off", or "auto" on a heap
-    # too small for its code (a plain ESP32; on the ESP32 the heap grows, so this is its size now)
+    # None when the energy accounting runs, else why not: tariff.accounting "off", or "auto" with lib
+    # loaded into a heap too small for its code (a plain ESP32 without ROMFS; on the ESP32 the heap
+    # grows, so this is its size now)
     if mode == "on":
         return None
     if mode == "off":
         return "tariff.accounting is off"
     heap = gc.mem_free() + gc.mem_alloc()
-    if heap >= _ACCOUNTING_HEAP:
+    if heap >= _ACCOUNTING_HEAP or __file__.startswith("/rom/"):
         return None
-    return "the heap is %d KB; the accounting runs from %d KB (PSRAM), or with tariff.accounting on" % (heap // 1024, _ACCOUNTING_HEAP // 1024)
+    return ("the heap is %d KB and lib runs from files; the accounting runs from ROMFS, from %d KB (PSRAM), or with "
+            "tariff.accounting on" % (heap // 1024, _ACCOUNTING_HEAP // 1024))
 
 class App:
     def __init__(self, cfg, errors, profile, state_dir="."):

@@ -1,7 +1,8 @@
 # firmware32.py Provides the firmware's start on the 32-bit WebAssembly MicroPython: firmware/main.py, its loop driven from JS. Host only.
 # MIT license
 #
-# Run by run_wasm.mjs: `firmware32.py <firmware/main.py> <the modules lib/app.py imports, comma-separated>`. This port collects
+# Run by run_wasm.mjs: `firmware32.py <firmware/main.py> <the modules lib/app.py imports, comma-separated>
+# [<modules the app imports later, comma-separated>]`. This port collects
 # garbage only when a call from JS returns (see run_wasm.mjs), so the start and the loop are cut into
 # calls from JS: first the modules lib/app.py imports, one call each, in its order; then main.py,
 # which starts as on a device until App.run(); run() hands the loop to JS, and each pass of
@@ -23,6 +24,9 @@ _SIZE = gc.mem_alloc() + gc.mem_free()  # changes only when an area is added to 
 _grown = [0]
 _app = []
 _MAIN, _APP_IMPORTS = sys.argv[1], sys.argv[2]  # the modules lib/app.py imports, in its order (harness32.py)
+# loaded by the app at its first use, inside a pass (the accounting's at the first message): loaded here
+# one call each instead, as a device's GC would collect during that import and this port cannot
+_LATER = sys.argv[3] if len(sys.argv) > 3 else ""
 
 
 def _check(where):
@@ -38,7 +42,7 @@ def _boot():
         __import__(name)
         _check("stand-in " + name)
         yield  # one call each: this port collects only between calls
-    names = [n for n in _APP_IMPORTS.split(",") if n not in sys.modules] + ["app"]
+    names = [n for n in _APP_IMPORTS.split(",") if n not in sys.modules] + ["app"] + [n for n in _LATER.split(",") if n]
     _check("stand-ins")
     yield
     print("mpy32: heap baseline %d" % gc.mem_alloc())  # collected as the call before returned

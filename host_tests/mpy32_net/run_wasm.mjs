@@ -2,11 +2,14 @@
 // MIT license
 //
 // A stand-in for tools/mpy32.mjs (written elsewhere) with what the firmware runs need on top:
-//   node host_tests/mpy32_net/run_wasm.mjs [-X heapsize=96K] [--net] [--copy PATH]... [--mem-log FILE]
-//        [--control FILE] script.py [args]
+//   node host_tests/mpy32_net/run_wasm.mjs [-X heapsize=96K] [--net] [--copy PATH]... [--romfs IMAGE]
+//        [--mem-log FILE] [--control FILE] script.py [args]
 // - MICROPYPATH is sys.path, as for the unix port; its directories, the script's own and every
 //   --copy file or directory are copied into the in-memory filesystem at the same absolute paths;
 //   the working directory exists there too, so relative paths resolve as on the host;
+// - --romfs IMAGE: a ROMFS image (mpremote romfs build) that the port maps outside its GC heap and
+//   mounts at /rom, /rom and /rom/lib first on sys.path, as a board with a ROMFS partition does: .mpy
+//   files there run in place, their bytecode and constant data are not copied into the heap;
 // - os.getenv reads node's environment (the unix port has it; the firmware's host runs are set up by it);
 // - --net installs tools/mpy32_net.mjs (sockets, select, sleeps that do not spin);
 // - a script may hand a function to `_mpy32loop.hold(fn, loop_ms)`: once the script returns, it is
@@ -27,7 +30,7 @@ const PKG = process.env.MPY32_PKG ||
   path.join(ROOT, "build", "npm", "node_modules", "@micropython", "micropython-webassembly-pyscript", "micropython.mjs");
 
 function parseArgs(argv) {
-  const o = { heap: 128 * 1024, net: false, copy: [], memLog: null, control: null, script: null, args: [] };
+  const o = { heap: 128 * 1024, net: false, copy: [], romfs: null, memLog: null, control: null, script: null, args: [] };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (o.script) o.args.push(a);
@@ -37,6 +40,7 @@ function parseArgs(argv) {
       o.heap = parseInt(m[1], 10) * ({ k: 1024, m: 1048576 }[m[2].toLowerCase()] || 1);
     } else if (a === "--net") o.net = true;
     else if (a === "--copy") o.copy.push(path.resolve(argv[++i]));
+    else if (a === "--romfs") o.romfs = path.resolve(argv[++i]);
     else if (a === "--mem-log") o.memLog = path.resolve(argv[++i]);
     else if (a === "--control") o.control = path.resolve(argv[++i]);
     else o.script = path.resolve(a);
@@ -79,7 +83,9 @@ async function main() {
   const { loadMicroPython } = await import(PKG);
   let captured = null;
   const write = (line) => { if (captured !== null) captured += line + "\n"; else process.stdout.write(line + "\n"); };
-  const mp = await loadMicroPython({ heapsize: o.heap, stdout: write, stderr: (l) => process.stderr.write(l + "\n") });
+  const options = { heapsize: o.heap, stdout: write, stderr: (l) => process.stderr.write(l + "\n") };
+  if (o.romfs) options.romfs = fs.readFileSync(o.romfs); // copied by the package into memory outside the GC heap
+  const mp = await loadMicroPython(options);
   const FS = mp.FS;
   const sysPath = (process.env.MICROPYPATH || ".frozen").split(":").filter(Boolean);
   for (const p of sysPath) if (p.startsWith("/")) copyIn(FS, p);
