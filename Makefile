@@ -121,7 +121,7 @@ flash: venv
 # Check the board's MicroPython, compile for the board and copy to it; NO_RESET=1 is for the tests
 deploy: venv
 	@test -n "$(PORT)" || (echo "usage: make deploy PORT=/dev/ttyUSB0 BOARD=$(BOARD) CONFIG=$(CONFIG)"; exit 2)
-	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) $(if $(NO_RESET),--no-reset)
+	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) $(if $(NO_RESET),--no-reset) $(if $(ROMFS),--romfs $(ROMFS))
 
 # An update bundle (docs/updates.md): lib/ compiled for BOARD's arch, the page, a manifest; VERSION=... names the build.
 # Written to build/bundle/<board>-<version>.hanb; the dongle takes it at POST /api/update, or fetches it.

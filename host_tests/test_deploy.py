@@ -47,6 +47,8 @@ def test_deploy_over_a_pty_puts_the_firmware_where_the_device_expects_it_and_it_
     p = _make("deploy", "PORT=" + port, "BOARD=host", "CONFIG=" + config, "NO_RESET=1")
     assert p.returncode == 0, p.stdout + p.stderr
     assert "the board runs MicroPython 1." in p.stdout  # asked before anything was copied
+    # the unix port has VfsRom but no ROMFS partition (vfs.rom_ioctl): lib goes as files, and it says so
+    assert "no ROMFS partition on this board's MicroPython: lib is copied as files" in p.stdout
     files = sorted(os.path.relpath(os.path.join(d, n), flash) for d, _, names in os.walk(flash) for n in names)
     modules = sorted(n[:-3] for n in os.listdir(os.path.join(ROOT, "lib")) if n.endswith(".py") and n != "host_uart.py")
     assert files == sorted(["boot.py", "main.py", "app_slot.py", "config.json", "boards/host.json", "lib/status_page.html", "lib/setup_page.html"]
@@ -209,3 +211,27 @@ def test_a_deploy_with_config_none_stages_no_config_so_the_dongle_is_set_up_from
     tree = deploy.stage("esp32-devkitc", profile, None)
     assert not os.path.exists(os.path.join(tree, "config.json"))
     assert os.path.exists(os.path.join(tree, "lib", "setup_page.html")) and os.path.exists(os.path.join(tree, "lib", "setup_mode.mpy"))
+
+
+def test_the_romfs_image_deploy_writes_runs_in_place_on_micropython(tmp_path):
+    # what `make deploy` writes into a board's ROMFS partition: lib compiled for the board, under lib/;
+    # mounted with the unix port's VfsRom at /rom as a board mounts it, the modules import and decode
+    import sys
+
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import deploy
+    finally:
+        sys.path.pop(0)
+    profile, _ = deploy.boards.load("host", os.path.join(ROOT, "boards"))
+    tree = deploy.stage("host", profile, None)
+    _, image = deploy.romfs_image(tree)
+    frame = good_hdlc("kaifa")[1]["bytes"]
+    script = ("import sys, vfs\nvfs.mount(vfs.VfsRom(open(%r, 'rb').read()), '/rom')\nsys.path[:0] = ['/rom/lib']\n"
+              "import hdlc, dlms, os\nprint('FROM', hdlc.__file__, sorted(os.listdir('/rom/lib'))[:3])\n"
+              "d = dlms.Decoder(lambda rd: print('JSON', rd.json()))\na = hdlc.Assembler(d.apdu)\n"
+              "f = bytes.fromhex(%r)\na.feed(f, len(f))\n" % (image, frame.hex()))
+    out = subprocess.run([MICROPYTHON, "-c", script], capture_output=True, text=True, timeout=60, cwd=str(tmp_path))
+    assert "FROM /rom/lib/hdlc.mpy" in out.stdout, out.stdout + out.stderr
+    decoded = [json.loads(line[5:]) for line in out.stdout.splitlines() if line.startswith("JSON ")]
+    assert decoded == Pipeline().feed(frame).messages

@@ -147,17 +147,20 @@ BUDGET_S = 15  # seconds of four page clients, before and after the heap is cut 
 X64_HEAP = "256K"  # the unix port's heap cannot grow: room enough to see its figure, not a budget
 
 
-def budget32():
-    # the guard test's scenario, with the per-module figures of the start
-    if harness32.missing():
-        return {"skipped": harness32.missing()}
+def budget32(romfs=False, accounting="off"):
+    # the guard test's scenario, with the per-module figures of the start; romfs: lib from a ROMFS image
+    # (no cut: the largest allocation is the same wherever the code lives)
+    if harness32.missing(romfs):
+        return {"skipped": harness32.missing(romfs)}
     with tempfile.TemporaryDirectory() as tmp:
-        r = harness32.budget_run(tmp, heapsize=BUDGET_HEAP, seconds=BUDGET_S)
+        r = harness32.budget_run(tmp, heapsize=BUDGET_HEAP, seconds=BUDGET_S, largest=None if romfs else 2048, romfs=romfs,
+                                 accounting=accounting)
     stages = [line.split()[-2:] for line in r.pop("log").splitlines() if line.startswith("mpy32: heap after ")]
     base = r["baseline"]
     in_use = sorted(x - base for x in r.pop("in_use"))
     r.update(steady=in_use[len(in_use) // 2], peak=in_use[-1], failed=len(r["failed"]),
-             modules=[(name, int(n) - base) for name, n in stages], grew=len(r["grew"]), grew_serving=len(r["grew_serving"]))
+             modules=[(name, int(n) - base) for name, n in stages], grew=len(r["grew"]), grew_full=len(r["grew_full"]),
+             grew_serving=len(r["grew_serving"]))
     return r
 
 
@@ -186,12 +189,13 @@ def budget64():
             replay.stop()
 
 
-def report_budget(b32, b64):
+def report_budget(b32, b64, romfs=()):
     print("Heap budget: energy queue full (%d), four clients reading / and /api/status, lib as .mpy" % harness32.QUEUE_FULL)
     if "skipped" in b32:
         print("  32-bit runtime skipped: " + b32["skipped"])
     else:
-        print("  32-bit (WebAssembly MicroPython 1.27, -X heapsize=%s; the stand-ins' %s bytes taken off):" % (b32["heapsize"], "{:,}".format(b32["baseline"])))
+        print("  32-bit, lib from files (WebAssembly MicroPython 1.27, -X heapsize=%s; the stand-ins' %s bytes taken off):" % (
+            b32["heapsize"], "{:,}".format(b32["baseline"])))
         print("    heap in use after gc.collect()  steady {:,} bytes, peak {:,}".format(b32["steady"], b32["peak"]))
         print("    largest allocation serving      %s" % ("at most 2 KB" if not b32["grew_serving"] else "OVER 2 KB"))
         print("    heap grew (MemoryError on a fixed heap)  %s" % ("no" if not b32["grew"] else "yes, %d times" % b32["grew"]))
@@ -203,6 +207,15 @@ def report_budget(b32, b64):
                 parts.append("%s %.1f" % (name, (n - previous) / 1024))
             previous = n
         print("    start, KB added per step: " + ", ".join(parts))
+    for label, r in romfs:
+        if "skipped" in r:
+            print("  32-bit, lib from ROMFS, %s: skipped: %s" % (label, r["skipped"]))
+            continue
+        print("  32-bit, lib from ROMFS, %s (WebAssembly MicroPython 1.29, -X heapsize=%s):" % (label, r["heapsize"]))
+        print("    heap in use after gc.collect()  steady {:,} bytes, peak {:,}".format(r["steady"], r["peak"]))
+        print("    heap grew (MemoryError on a fixed heap)  %s" % (
+            "no" if not r["grew"] else "%d times, %d once the queue was full" % (r["grew"], r["grew_full"])))
+        print("    requests %d, failed %d, loop errors %d" % (r["requests"], r["failed"], r["loop_errors"]))
     print("  x64 (unix port, -X heapsize=%s):" % b64["heapsize"])
     print("    heap in use after gc.collect()  steady {:,} bytes, peak {:,}".format(b64["steady"], b64["peak"]))
     print("    requests %d, failed %d, loop errors %d" % (b64["requests"], b64["failed"], b64["loop_errors"]))
@@ -212,7 +225,10 @@ if __name__ == "__main__":
     result = run()
     report(result)
     result["budget32"] = budget32()
+    result["budget32_romfs"] = budget32(romfs=True)
+    result["budget32_romfs_accounting"] = budget32(romfs=True, accounting="auto")
     result["budget64"] = budget64()
-    report_budget(result["budget32"], result["budget64"])
+    report_budget(result["budget32"], result["budget64"], (("accounting off", result["budget32_romfs"]),
+                                                           ("accounting on (auto)", result["budget32_romfs_accounting"])))
     if "--json" in sys.argv[1:]:
         print(json.dumps(result))

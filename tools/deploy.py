@@ -9,6 +9,14 @@
 # whose hash differs, so a re-run updates only what changed); hard-reset the board.
 # Host-only modules and test stubs are never copied.
 #
+# Where the board's MicroPython has a ROMFS partition with room (vfs.rom_ioctl: stm32, ESP8266 and
+# other boards from 1.25 on; no stock ESP32 firmware, docs/firmware.md "ROMFS"), lib goes into it
+# (`mpremote romfs deploy`): mounted at /rom, its .mpy files run in place from flash, and their
+# bytecode and constant data take no heap. The copy of lib on the filesystem is then removed.
+# Where that fails (an ESP32 built with ROMFS reports the partition but cannot write it from
+# MicroPython), the image is left in build/deploy/ with the esptool command that writes it, and lib
+# is copied as files.
+#
 # A running dongle has its watchdog armed, and machine.WDT cannot be stopped. mpremote's first
 # Ctrl-C stops the app, whose main.py then feeds the watchdog from a timer (lib/watchdog.py); every
 # mpremote call here uses `resume` (no soft reset, which would stop that timer), and the probe
@@ -40,7 +48,12 @@ try:
     safe = True
 except OSError:
     safe = False
-print('deploy-probe', tuple(sys.implementation.version[:3]), getattr(sys.implementation, '_mpy', 0), safe)
+try:
+    import vfs
+    rom = len(vfs.rom_ioctl(2, 0)) if vfs.rom_ioctl(1) > 0 else 0
+except Exception:
+    rom = 0
+print('deploy-probe', tuple(sys.implementation.version[:3]), getattr(sys.implementation, '_mpy', 0), safe, rom)
 try:
     import watchdog
     watchdog.hand_over()
@@ -56,6 +69,8 @@ except Exception:
 # lib/ as the app that runs (an update's pointer goes: firmware/app_slot.py; the update slots stay)
 _PREPARE = ("import os\nfor d in ('lib', 'boards'):\n  try: os.mkdir(d)\n  except OSError: pass\n"
             "for f in ('failed_boots', 'active_app.txt', 'active_app.tmp'):\n  try: os.remove(f)\n  except OSError: pass")
+# With lib in ROMFS: the files of an earlier deploy go (/rom/lib comes first on sys.path; they would only take flash)
+_DROP_LIB_FILES = "\nfor f in os.listdir('lib'):\n  os.remove('lib/' + f)"
 
 
 def fail(message):
@@ -150,13 +165,47 @@ def refusal(version, mpy, built, board_name, profile):
 
 
 def probe(port, resume):
-    # stops the app (Ctrl-C), then asks: -> ((major, minor, micro), _mpy, SAFE_BOOT present)
+    # stops the app (Ctrl-C), then asks: -> ((major, minor, micro), _mpy, SAFE_BOOT present, bytes of
+    # its first ROMFS partition (0: none))
     out = mpremote(port, resume, "exec", _PROBE, echo=False)
-    found = re.search(r"deploy-probe \((\d+), (\d+), (\d+)\) (\d+) (True|False)", out)
+    found = re.search(r"deploy-probe \((\d+), (\d+), (\d+)\) (\d+) (True|False) (\d+)", out)
     if not found:
         fail("the board at %s did not say which MicroPython it runs:\n%s" % (port, out.strip()))
     numbers = [int(n) for n in found.groups()[:4]]
-    return tuple(numbers[:3]), numbers[3], found.group(5) == "True"
+    return tuple(numbers[:3]), numbers[3], found.group(5) == "True", int(found.group(6))
+
+
+def romfs_image(tree):
+    # lib of the staged tree in a ROMFS image (mounted at /rom: /rom/lib on sys.path) -> (source dir, image)
+    src = tree + "-romfs"
+    shutil.rmtree(src, ignore_errors=True)
+    shutil.copytree(os.path.join(tree, "lib"), os.path.join(src, "lib"))
+    image = tree + ".romfs"
+    subprocess.run([os.path.join(BIN, "mpremote"), "romfs", "--no-mpy", "--output", image, "build", src], check=True,
+                   capture_output=True)
+    return src, image
+
+
+def to_romfs(port, tree, room):
+    # lib into the board's ROMFS partition -> True, or False (and why, printed) where it cannot go there
+    if not room:
+        print("deploy: no ROMFS partition on this board's MicroPython: lib is copied as files (its code loads into the heap)")
+        return False
+    src, image = romfs_image(tree)
+    size = os.path.getsize(image)
+    if size > room:
+        print("deploy: lib's ROMFS image is %d bytes, the partition %d: lib is copied as files" % (size, room))
+        return False
+    args = [os.path.join(BIN, "mpremote"), "connect", port, "resume", "romfs", "--no-mpy", "deploy", src]
+    p = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    if p.returncode:
+        said = ((p.stderr or p.stdout).strip().splitlines() or ["no answer"])[-1]
+        print("deploy: the board did not take the ROMFS image (%s); lib is copied as files. On an ESP32 built with ROMFS,\n"
+              "  write %s with esptool at the romfs partition's offset (docs/firmware.md, ROMFS), then deploy again"
+              % (said, image))
+        return False
+    print("deploy: lib is in the board's ROMFS partition (%d of %d bytes): its code runs from flash" % (size, room))
+    return True
 
 
 def mpremote(port, resume, *command, echo=True):
@@ -175,6 +224,8 @@ def main():
     ap.add_argument("--board", required=True, help="a profile in boards/, e.g. esp32-devkitc")
     ap.add_argument("--config", required=True, help="the config.json to install (see config.example.json), or none: set it up from a phone (docs/setup.md)")
     ap.add_argument("--no-reset", action="store_true", help="no reset at the end: leave the board at its REPL (the tests)")
+    ap.add_argument("--romfs", choices=("auto", "off"), default="auto",
+                    help="auto: lib into the board's ROMFS partition where it has one with room; off: always as files")
     args = ap.parse_args()
 
     profile, errors = boards.load(args.board, os.path.join(ROOT, "boards"))
@@ -193,16 +244,18 @@ def main():
         shutil.copy(os.path.join(os.path.dirname(os.path.abspath(args.config)), ca), os.path.join(tree, ca))
 
     print("deploy: %s to %s (%s)" % (args.board, args.port, profile["arch"]))
-    version, mpy, safe_boot = probe(args.port, True)
+    version, mpy, safe_boot, rom = probe(args.port, True)
     why = refusal(version, mpy, built_mpy(tree), args.board, profile)
     if why:
         fail(why + "\nNothing was copied; the app on the board was stopped: press RESET to start it again.")
     print("deploy: the board runs MicroPython %s (needs %s or newer)" % (release.text(version), release.text(release.MINIMUM)))
+    in_rom = to_romfs(args.port, tree, rom) if args.romfs == "auto" else False
     files = sorted(os.path.relpath(os.path.join(d, n), tree) for d, _, names in os.walk(tree) for n in names)
     copy = []
     for path in files:  # one mpremote call; it skips files whose hash on the device is the same
-        copy += ["+", "fs", "cp", os.path.join(tree, path), ":" + path]
-    out = mpremote(args.port, True, "exec", _PREPARE, *copy)
+        if not (in_rom and path.startswith("lib" + os.sep)):
+            copy += ["+", "fs", "cp", os.path.join(tree, path), ":" + path]
+    out = mpremote(args.port, True, "exec", _PREPARE + (_DROP_LIB_FILES if in_rom else ""), *copy)
     if not args.no_reset:
         mpremote(args.port, True, "reset")
     print("deploy: done; the board %s" % ("was left at its REPL" if args.no_reset else "restarts with the new firmware"))
