@@ -124,7 +124,7 @@ deploy: venv
 	$(PY) tools/deploy.py --port $(PORT) --board $(BOARD) --config $(CONFIG) $(if $(NO_RESET),--no-reset) $(if $(ROMFS),--romfs $(ROMFS))
 
 # An update bundle (docs/updates.md): lib/ compiled for BOARD's arch, the page, a manifest; VERSION=... names the build.
-# Written to build/bundle/<board>-<version>.hanb; the dongle takes it at POST /api/update, or fetches it.
+# Written to build/bundle/<board>-<version>.hanb; the settings page uploads it (POST /settings/update), or the dongle fetches it.
 bundle: venv
 	$(PY) tools/bundle.py --board $(BOARD) $(if $(VERSION),--version $(VERSION))
 

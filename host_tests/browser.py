@@ -69,6 +69,12 @@ class Browser:
             else:
                 self.js("document.getElementById(%s).value = %s" % (json.dumps(k), json.dumps(v)))
 
+    def choose_file(self, element_id, path):
+        # a file chosen in an <input type=file>, as the file dialog does
+        element = self.call("Runtime.evaluate", expression="document.getElementById(%s)" % json.dumps(element_id))["result"]
+        self.call("DOM.setFileInputFiles", files=[path], objectId=element["objectId"])
+        assert self.js("document.getElementById(%s).files.length" % json.dumps(element_id)) == 1
+
     def text(self, element_id):
         return self.js("document.getElementById(%s).textContent" % json.dumps(element_id))
 

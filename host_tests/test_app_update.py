@@ -1,22 +1,27 @@
-# test_app_update.py Checks updates over the network: a good bundle runs on trial and stays, a damaged one is refused with nothing switched, an app that crashes or never decodes goes back by itself, and a SIGKILL at any point leaves a firmware that starts and reads.
+# test_app_update.py Checks updates over the network: only behind the settings login, a good bundle runs on trial and stays (uploaded from Chromium too), a damaged one is refused with nothing switched, an app that crashes or never decodes goes back by itself, and a SIGKILL at any point leaves a firmware that starts and reads.
 # The whole firmware on the unix port (firmware/main.py, app slots in its state folder), a real mosquitto, a
 # looping Kaifa replay as the meter, and bundles built by tools/bundle.py for the host board (x64 .mpy).
+# An update is sent as the settings page sends it: logged in, the session cookie, the CSRF token.
 
 import http.client
 import json
 import os
 import shutil
+import socket
 import sys
+import urllib.parse
 
 import pytest
 
+from form_req import hash_password
 from harness import ROOT, Broker, Firmware, Recorder, Replay, wait_until
 
 sys.path.insert(0, os.path.join(ROOT, "tools"))
 import bundle  # noqa: E402
 
 KAIFA_REPLAY = os.path.join(ROOT, "tools", "replays", "kaifa.hanlog")
-KEY = "s3cret"
+ADMIN = "admin-pass-9"
+ADMIN_HASH = hash_password(ADMIN)
 
 
 @pytest.fixture
@@ -27,7 +32,6 @@ def rig(tmp_path, monkeypatch):
     replay = Replay(KAIFA_REPLAY, speed=5, loop=True)
     flash = tmp_path / "flash"
     flash.mkdir()
-    (flash / "update_key.txt").write_text(KEY + "\n")
     r = Rig(tmp_path, flash, broker, replay)
     yield r
     r.stop()
@@ -39,10 +43,13 @@ class Rig:
     def __init__(self, tmp, flash, broker, replay):
         self.tmp, self.flash, self.broker, self.replay = tmp, flash, broker, replay
         self.fw = None
-        self.config = {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"}}
+        self.session = None
+        self.config = {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "kaifa"},
+                       "admin": {"password_hash": ADMIN_HASH}}
 
     def start(self):
         # one start of the board; None when the process ended before its page answered (a failed start)
+        self.session = None  # a restart ends the login
         try:
             self.fw = Firmware(self.flash, self.config, self.replay.port, grace_s=2, diag_s=2)
         except AssertionError:
@@ -71,13 +78,60 @@ class Rig:
         self.fw = None
         return code
 
-    def post(self, path, body, key=KEY):
+    def request(self, method, path, body=None, headers=None):
+        # (status, headers, body text)
         conn = http.client.HTTPConnection("127.0.0.1", self.fw.http_port, timeout=60)
-        conn.request("POST", "%s?key=%s" % (path, key), body=body)
+        conn.request(method, path, body=body, headers=headers or {})
         r = conn.getresponse()
-        text = r.read().decode()
+        answer = r.status, dict(r.getheaders()), r.read().decode()
         conn.close()
-        return r.status, text
+        return answer
+
+    def login(self):
+        # (session cookie, CSRF token), as the settings page gets them
+        if self.session is None:
+            status, headers, body = self.request("POST", "/settings/login", "password=" + ADMIN)
+            assert status == 200, body
+            cookie = headers["Set-Cookie"].split(";")[0]
+            state = json.loads(self.request("GET", "/settings/state", headers={"Cookie": cookie})[2])
+            self.session = cookie, state["csrf"]
+        return self.session
+
+    def update(self, data):
+        # the bundle as the body of POST /settings/update, as the settings page sends it -> (status, answer)
+        cookie, csrf = self.login()
+        status, _, text = self.request("POST", "/settings/update", data, {"Cookie": cookie, "X-CSRF-Token": csrf})
+        return status, json.loads(text)
+
+    def fetch(self, url):
+        # the settings page's form for POST /settings/fetch -> (status, answer)
+        cookie, csrf = self.login()
+        body = urllib.parse.urlencode({"url": url, "csrf": csrf})
+        status, _, text = self.request("POST", "/settings/fetch", body, {"Cookie": cookie})
+        return status, json.loads(text)
+
+    def update_head(self, headers, length):
+        # only the headers of an update of `length` bytes, not one byte of its body -> (status, answer)
+        s = socket.create_connection(("127.0.0.1", self.fw.http_port), timeout=30)
+        head = "".join("%s: %s\r\n" % kv for kv in headers.items())
+        s.sendall(("POST /settings/update HTTP/1.0\r\n%sContent-Length: %d\r\n\r\n" % (head, length)).encode())
+        answer = b""
+        while True:
+            more = s.recv(4096)
+            if not more:
+                break
+            answer += more
+        s.close()
+        head, _, body = answer.partition(b"\r\n\r\n")
+        return int(head.split()[1]), json.loads(body)
+
+    def raw_update(self, data):
+        # the update's request on a socket of its own, left open
+        cookie, csrf = self.login()
+        s = socket.create_connection(("127.0.0.1", self.fw.http_port))
+        s.sendall(b"POST /settings/update HTTP/1.0\r\nCookie: %s\r\nX-CSRF-Token: %s\r\nContent-Length: %d\r\n\r\n" % (
+            cookie.encode(), csrf.encode(), len(data)) + data)
+        return s
 
     def pointer(self):
         p = self.flash / "active_app.txt"
@@ -101,8 +155,8 @@ def make_bundle(tmp, version, change=None):
 
 
 def update(rig, data):
-    status, text = rig.post("/api/update", data)
-    assert status == 200, text
+    status, answer = rig.update(data)
+    assert status == 200, answer
     assert rig.exited() == 3  # it restarts by itself into the new app
 
 
@@ -110,8 +164,6 @@ def test_a_good_bundle_runs_on_trial_proves_itself_and_stays_with_the_old_app_ke
     data = make_bundle(rig.tmp, "0.2.0")
     rig.start()
     assert rig.reading()["version"] == "0.1.0"
-    status, text = rig.post("/api/update", data[:100], key="wrong")
-    assert status == 403 and rig.pointer() is None  # the minimal guard until the settings login takes over
     update(rig, data)
     assert rig.pointer().startswith("app_a lib trial 0")
     rig.start()
@@ -127,12 +179,73 @@ def test_a_good_bundle_runs_on_trial_proves_itself_and_stays_with_the_old_app_ke
     assert "on trial" not in rig.output().split("han-dongle")[0].split("boot:")[-1]
 
 
+def test_an_update_without_the_settings_login_is_refused_before_a_byte_of_it_is_read(rig):
+    data = make_bundle(rig.tmp, "0.2.0")
+    rig.start()
+    cookie, csrf = rig.login()
+    other = "han_session=" + "0" * 32
+    for headers, why in (({}, "not logged in"), ({"Cookie": other, "X-CSRF-Token": csrf}, "not logged in"),
+                         ({"Cookie": cookie}, "stale"), ({"Cookie": cookie, "X-CSRF-Token": "0" * 32}, "stale")):
+        status, answer = rig.update_head(headers, len(data))  # answered with no byte of the body sent
+        assert status == 403 and why in answer["error"], (headers, answer)
+    status, _, text = rig.request("POST", "/settings/fetch", urllib.parse.urlencode({"url": "http://127.0.0.1:9/x.hanb"}))
+    assert status == 403 and "not logged in" in text
+    status, _, _ = rig.request("POST", "/api/update", data[:1000])  # the endpoint before the login: gone
+    assert status == 405
+    assert rig.pointer() is None and not (rig.flash / "app_a").exists()  # not even the slot was touched
+    assert "update: " not in rig.output()  # the updater never ran
+    assert rig.reading()["version"] == "0.1.0"
+    status, answer = rig.update(data)  # the same bundle, logged in
+    assert status == 200 and "version 0.2.0 written to app_a" in answer["message"]
+
+
+def test_an_update_from_another_site_is_refused_even_with_the_session(rig):
+    data = make_bundle(rig.tmp, "0.2.0")
+    rig.start()
+    cookie, csrf = rig.login()
+    evil = "http://evil.example"
+    status, answer = rig.update_head({"Cookie": cookie, "X-CSRF-Token": csrf, "Origin": evil}, len(data))
+    assert status == 403 and "another site" in answer["error"]
+    status, answer = rig.update_head({"Cookie": cookie, "X-CSRF-Token": csrf, "Referer": evil + "/page"}, len(data))
+    assert status == 403 and "another site" in answer["error"]
+    status, _, text = rig.request("POST", "/settings/fetch", urllib.parse.urlencode({"url": "http://127.0.0.1:9/x.hanb", "csrf": csrf}),
+                                  {"Cookie": cookie, "Origin": evil})
+    assert status == 403 and "another site" in text
+    assert rig.pointer() is None and not (rig.flash / "app_a").exists()
+    assert rig.reading()["version"] == "0.1.0"
+
+
+def test_a_bundle_uploaded_on_the_settings_page_in_chromium_runs_the_new_version(rig):
+    from browser import Browser
+
+    make_bundle(rig.tmp, "0.2.0")
+    rig.start()
+    browser = Browser(rig.tmp)
+    try:
+        browser.open("http://127.0.0.1:%d/settings" % rig.fw.http_port, "document.getElementById('login').hidden === false")
+        assert browser.js("document.getElementById('upd').hidden") is True  # not before the login
+        browser.fill({"password": ADMIN})
+        browser.js("document.querySelector('#login button').click()")
+        browser.wait("document.getElementById('upd').hidden === false")
+        browser.choose_file("bundle", str(rig.tmp / "0.2.0.hanb"))
+        browser.js("document.getElementById('upload').click()")
+        message = browser.wait("document.getElementById('upd-msg').textContent.indexOf('restarting') > 0 && "
+                               "document.getElementById('upd-msg').textContent")
+        assert message.startswith("update: version 0.2.0 written to app_a") and browser.text("err-update") == ""
+    finally:
+        browser.close()
+    assert rig.exited() == 3
+    rig.start()
+    s = rig.reading()
+    assert s["version"] == "0.2.0" and s["update"]["state"] == "trial"
+
+
 def test_a_bundle_with_a_bad_checksum_is_refused_and_nothing_is_switched(rig):
     data = bytearray(make_bundle(rig.tmp, "0.2.0"))
     data[-100] ^= 0xFF  # a byte of the last file
     rig.start()
-    status, text = rig.post("/api/update", bytes(data))
-    assert status == 400 and text.startswith("update refused: wifi.mpy: SHA-256 does not match the manifest")
+    status, answer = rig.update(bytes(data))
+    assert status == 400 and answer["error"].startswith("update refused: wifi.mpy: SHA-256 does not match the manifest")
     assert rig.pointer() is None and os.listdir(str(rig.flash / "app_a")) == []  # what was written is gone again
     s = rig.reading()  # still running, the same app
     assert s["version"] == "0.1.0" and s["update"] is None  # never updated: no pointer, lib/ runs
@@ -148,11 +261,11 @@ def test_a_bundle_for_a_newer_micropython_is_refused_before_any_file_is_written(
     head = b"han-bundle 1 %d\n" % (len(body) + 69) + body
     data = head + b"end " + hashlib.sha256(head).hexdigest().encode() + rest[64:]
     rig.start()
-    status, text = rig.post("/api/update", data)
-    assert status == 400 and "needs MicroPython 9.0.0 or newer" in text and "make flash" in text
+    status, answer = rig.update(data)
+    assert status == 400 and "needs MicroPython 9.0.0 or newer" in answer["error"] and "make flash" in answer["error"]
     assert rig.pointer() is None and os.listdir(str(rig.flash / "app_a")) == []
-    status, text = rig.post("/api/update", b"GET / HTTP/1.0\r\n\r\n")
-    assert status == 400 and "not an update bundle" in text
+    status, answer = rig.update(b"GET / HTTP/1.0\r\n\r\n")
+    assert status == 400 and "not an update bundle" in answer["error"]
     assert rig.reading()["version"] == "0.1.0"
 
 
@@ -193,13 +306,10 @@ def test_an_app_that_never_decodes_is_rolled_back_by_itself(rig):
 
 
 def test_sigkill_at_each_point_of_an_update_leaves_a_firmware_that_starts_and_reads(rig, monkeypatch):
-    import socket
-
     data = make_bundle(rig.tmp, "0.2.0")
     rig.start()
     # 1. mid-write of the files: half the bundle sent, some files on flash, then the power goes
-    s = socket.create_connection(("127.0.0.1", rig.fw.http_port))
-    s.sendall(b"POST /api/update?key=%s HTTP/1.0\r\n\r\n" % KEY.encode() + data[: len(data) // 2])
+    s = rig.raw_update(data[: len(data) // 2])
     wait_until(lambda: (rig.flash / "app_a").exists() and len(os.listdir(str(rig.flash / "app_a"))) > 5, 30, "files being written")
     rig.stop()
     s.close()
@@ -209,8 +319,7 @@ def test_sigkill_at_each_point_of_an_update_leaves_a_firmware_that_starts_and_re
     rig.stop()
     monkeypatch.setenv("HAN_SLOT_PAUSE", "1")
     rig.start()
-    s = socket.create_connection(("127.0.0.1", rig.fw.http_port))
-    s.sendall(b"POST /api/update?key=%s HTTP/1.0\r\n\r\n" % KEY.encode() + data)
+    s = rig.raw_update(data)
     wait_until(lambda: "paused before the rename" in rig.output(), 30, "the switch to pause")
     rig.stop()
     s.close()
@@ -230,8 +339,8 @@ def test_sigkill_at_each_point_of_an_update_leaves_a_firmware_that_starts_and_re
     rig.start()
     assert rig.reading()["version"] == "0.2.0" and not (rig.flash / "active_app.tmp").exists()
     # 5. the next update goes to the other slot, the one running is kept; cut after the answer, before the restart
-    status, text = rig.post("/api/update", make_bundle(rig.tmp, "0.4.0"))
-    assert status == 200 and "app_b" in text
+    status, answer = rig.update(make_bundle(rig.tmp, "0.4.0"))
+    assert status == 200 and "app_b" in answer["message"]
     rig.stop()
     rig.start()
     assert rig.reading()["version"] == "0.4.0"
@@ -250,10 +359,10 @@ def test_a_bundle_fetched_from_a_url_runs_and_a_missing_one_is_refused(rig):
     try:
         base = "http://127.0.0.1:%d/" % server.server_address[1]
         rig.start()
-        status, text = rig.post("/api/fetch", (base + "missing.hanb\n").encode())
-        assert status == 400 and "the server answered '404" in text and rig.pointer() is None
-        status, text = rig.post("/api/fetch", (base + "0.2.1.hanb\n").encode())
-        assert status == 200 and "version 0.2.1 written to app_a" in text, text
+        status, answer = rig.fetch(base + "missing.hanb")
+        assert status == 400 and "the server answered '404" in answer["error"] and rig.pointer() is None
+        status, answer = rig.fetch(base + "0.2.1.hanb")
+        assert status == 200 and "version 0.2.1 written to app_a" in answer["message"], answer
         assert rig.exited() == 3
         rig.start()
         assert rig.reading()["version"] == "0.2.1" and len(data) > 10000

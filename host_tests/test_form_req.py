@@ -56,6 +56,31 @@ def test_a_body_may_come_in_pieces_and_a_large_one_is_refused():
     assert reader.feed(head, 0, len(head))[0] == 413
 
 
+class UnreadSocket:
+    # the socket of an update that must be refused: reading its body is a failure
+    def readinto(self, *args):
+        raise AssertionError("the body of a refused update was read")
+
+    settimeout = setblocking = readinto
+
+
+def test_an_update_without_the_session_token_or_from_another_site_is_refused_before_its_body_is_read():
+    import time
+
+    app = App()
+    app.auth = [0, 0, "a" * 32, "b" * 32, time.ticks_ms()]  # a login's session and CSRF token
+    session = "Cookie: han_session=%s\r\n" % ("a" * 32)
+    for head, why in (("", b"not logged in"), ("Cookie: han_session=x\r\nX-CSRF-Token: %s\r\n" % ("b" * 32), b"not logged in"),
+                      (session, b"stale"), (session + "X-CSRF-Token: x\r\n", b"stale"),
+                      (session + "X-CSRF-Token: %s\r\nOrigin: http://evil\r\nHost: x\r\n" % ("b" * 32), b"another site")):
+        reader = __import__("form_req").reader(app, b"POST /settings/update HTTP/1.0", UnreadSocket())
+        sys.modules.pop("form_req", None)
+        request = (head + "Content-Length: 99999\r\n\r\nhan-bundle 1 300\n").encode()
+        answer = reader.feed(request, 0, len(request))
+        assert answer[0] == 403 and why in answer[2], (head, answer)
+        assert "form_req" not in sys.modules and "app_update" not in sys.modules and "updater" not in sys.modules
+
+
 def test_form_fields_are_decoded_and_a_password_hash_verifies_only_its_password():
     import form_req
 

@@ -128,7 +128,6 @@ class App:
         try:
             self.web = WebServer(cfg["http.port"], {"/": self._page, "/api/status": self._api})
             self.web.forms = self._form
-            self.web.posts = self._update
         except OSError as e:
             self.log("http: cannot listen on port %d (%s)" % (cfg["http.port"], e))
         self.wdt = None
@@ -273,10 +272,6 @@ class App:
             self.wdt_fed_at = self.uart_passes
             self.wdt.feed()
 
-    def _update(self, sock, target, first):
-        # a POST outside /s...: /api/update, /api/fetch (lib/app_update.py, imported for the request)
-        return _once("app_update").post(self, sock, target, first)
-
     def run(self):
         self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
             VERSION, self.device_id, self.serial.framing, self.mqtt.prefix, self.cfg["http.port"]))
@@ -363,9 +358,9 @@ class App:
     def _page(self):
         return "text/html; charset=utf-8", _PAGE
 
-    def _form(self, line):
-        # /setup and /settings (docs/setup.md): lib/form_req.py, imported for the request and dropped
-        return _once("form_req").reader(self, line)
+    def _form(self, line, sock):
+        # /setup and /settings (docs/setup.md), and updates (docs/updates.md): lib/form_req.py, imported for the request and dropped
+        return _once("form_req").reader(self, line, sock)
 
 
 

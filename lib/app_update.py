@@ -1,4 +1,4 @@
-# app_update.py Provides the app's side of updates: start() and tick() (the trial of a new app, and a restart asked for) and post() (POST /api/update and /api/fetch).
+# app_update.py Provides the app's side of updates: start() and tick() (the trial of a new app, and a restart asked for), receive() and fetch() (POST /settings/update and /settings/fetch).
 # MIT license
 #
 # Imported only where there is something to do: at boot when an update's pointer exists (a dongle
@@ -11,16 +11,15 @@
 # it goes back to the previous app and resets. The result is in /api/status ("update") and, for a
 # rollback, in last_error, which diag carries over MQTT.
 #
-# Until the settings page's login guards the endpoints, a request must carry ?key=<the text of
-# update_key.txt> (beside config.json); without that file they are off. The meter is read between
-# the pieces of a bundle (_drain), and the board restarts into the new app 3 s after answering.
+# An update is a request of the settings page, behind its login: lib/form_req.py checks the session,
+# the CSRF token and the origin before it hands the request here. The meter is read between the pieces
+# of a bundle (_drain), and the board restarts into the new app 3 s after answering.
 import os
 from micropython import const
 
 import clock
 
 _TRIAL_S = const(300)
-_URL_MAX = const(200)
 
 
 def state():
@@ -65,45 +64,41 @@ def tick(app, now):
         _reset()
 
 
-def post(app, sock, target, first):
-    # POST /api/update (the bundle is the body) or /api/fetch (an http:// URL is the body) -> (status, content type,
-    # body); the socket is read with a timeout for each read, and left non-blocking again
+def receive(app, sock, first):
+    # POST /settings/update, its session and CSRF token checked (lib/form_req.py): the bundle is the body, read
+    # from the socket with a timeout for each read, and the socket left non-blocking again; first: the body's
+    # bytes read with the headers -> (HTTP status, answer)
     try:
         sock.settimeout(5)
-        return _post(app, sock, target, first)
-    except Exception as e:  # MemoryError above all: answer, keep serving
-        return 500, "text/plain", ("update: error: %r\n" % e).encode()
+        return _update(app, lambda updater: updater.receive(sock.readinto, first, lambda: _drain(app)))
     finally:
         sock.setblocking(False)
 
 
-def _post(app, sock, target, first):
-    path, _, query = target.decode().partition("?")
-    if path not in ("/api/update", "/api/fetch"):  # every other path takes GET (lib/web.py)
-        return 405, "text/plain", b"GET only\n"
-    if not _allowed(query):
-        return 403, "text/plain", b"update: forbidden (a key= matching update_key.txt is needed)\n"
+def fetch(app, url):
+    # POST /settings/fetch (a form with url=, checked as /settings/update): the bundle from an http:// URL
+    return _update(app, lambda updater: updater.fetch(url.strip(), lambda: _drain(app)))
+
+
+def _update(app, work):
+    import sys
+
     import updater
 
     try:
-        if path == "/api/fetch":
-            url = bytes(first)
-            while b"\n" not in url and len(url) < _URL_MAX:
-                more = sock.recv(_URL_MAX - len(url))
-                if not more:
-                    break
-                url += more
-            message = updater.fetch(url.decode().strip(), lambda: _drain(app))
-        else:
-            message = updater.receive(sock.readinto, first, lambda: _drain(app))
+        message = work(updater)
     except updater.UpdateError as e:
         app.log("update: refused: %s" % e)
-        return 400, "text/plain", ("update refused: %s\n" % e).encode()
+        return 400, {"error": "update refused: %s" % e}
+    except Exception as e:  # MemoryError above all: answer, keep serving
+        return 500, {"error": "update: error: %r" % e}
+    finally:
+        sys.modules.pop("updater", None)
     app.log("update: " + message + "; restarting")
     if app.update is None:
         app.update = [state(), None, None]
     app.update[2] = clock.seconds() + 3
-    return 200, "text/plain", ("update: %s; restarting\n" % message).encode()
+    return 200, {"ok": True, "message": "update: %s; restarting" % message}
 
 
 def _drain(app):
@@ -113,18 +108,6 @@ def _drain(app):
     while n:
         app.assembler.feed(app.chunk, n)
         n = app.ring.get(app.chunk)
-
-
-def _allowed(query):
-    try:
-        with open("update_key.txt") as f:
-            key = f.read().strip()
-    except OSError:
-        return False
-    for part in query.split("&"):
-        if key and part == "key=" + key:
-            return True
-    return False
 
 
 def _version():

@@ -1,4 +1,4 @@
-# form_req.py Provides reader(): the HTTP side of /setup and /settings: headers, body, admin login, sessions and cross-site checks.
+# form_req.py Provides reader(): the HTTP side of /setup and /settings: headers, body, admin login, sessions and cross-site checks, and the gate of app updates.
 # MIT license
 #
 # Imported by the App for one request and dropped (lib/web.py hands it the request once the request
@@ -11,6 +11,9 @@
 #   every change; a change is refused without both, and when its Origin (or Referer) is another site;
 # - a wrong password makes the next try wait 1, 2, 4 ... 300 s: a try before then is answered 429 at
 #   once, without looking at the password. Nothing here sleeps: the loop goes on reading the UART.
+# An app update (POST /settings/update, the bundle as the body) passes the same checks, its CSRF token in
+# the header X-CSRF-Token, as soon as the headers are in: refused, not one byte of the body is read; let
+# through, the body streams from the socket to flash (lib/app_update.py), never into a buffer here.
 
 import binascii
 import hashlib
@@ -27,6 +30,7 @@ _WAIT_MAX_S = const(300)
 _SESSION_S = const(1800)  # a login lasts 30 minutes
 _PAGE = __file__.rsplit("/", 1)[0] + "/setup_page.html" if "/" in __file__ else "setup_page.html"
 _JSON = "application/json"
+_CROSS_SITE = 403, _JSON, b'{"error": "refused: the request came from another site"}', ""
 
 # app.auth: [failed logins in a row, ticks before which no login is tried, session token, CSRF token, session ticks]
 _FAILS = const(0)
@@ -36,16 +40,18 @@ _CSRF = const(3)
 _SINCE = const(4)
 
 
-def reader(app, line):
+def reader(app, line, sock=None):
+    # sock: the request's, for an update's body
     words = line.split()
     if len(words) != 3 or not (words[1].startswith(b"/setup") or words[1].startswith(b"/settings")):
         return None
-    return Reader(app, words[0], words[1].split(b"?", 1)[0].decode())
+    return Reader(app, words[0], words[1].split(b"?", 1)[0].decode(), sock)
 
 
 class Reader:
-    def __init__(self, app, method, path):
+    def __init__(self, app, method, path, sock):
         self.app = app
+        self.sock = sock
         self.method = method
         self.path = path
         self.head = bytearray()  # the header line being read
@@ -65,6 +71,8 @@ class Reader:
             i += 1
             if b == 10:
                 if not self.head:
+                    if self.method == b"POST" and self.path == "/settings/update":
+                        return self._update(memoryview(buf)[i:n])
                     r = self._headers_done()
                     if r or not self.want:
                         return r
@@ -84,7 +92,7 @@ class Reader:
     def _header(self, h):
         name, _, value = h.partition(b":")
         name = name.strip().lower()
-        if name in (b"cookie", b"origin", b"referer", b"host", b"content-length"):
+        if name in (b"cookie", b"origin", b"referer", b"host", b"content-length", b"x-csrf-token"):
             self.headers[name.decode()] = value.strip().decode()
 
     def _headers_done(self):
@@ -122,15 +130,14 @@ class Reader:
 
             return 200, _JSON, json.dumps(setup_form.state(app, setup, self._session_ok())).encode(), ""
         if not self._same_site():
-            return 403, _JSON, b'{"error": "refused: the request came from another site"}', ""
+            return _CROSS_SITE
         fields = parse(bytes(self.body))
         if path == "/settings/login":
             return self._login(fields.get("password", ""))
         if not setup:
-            if not self._session_ok():
-                return 403, _JSON, b'{"error": "not logged in (or the session ended): log in again"}', ""
-            if not _same(fields.get("csrf", ""), app.auth[_CSRF]):
-                return 403, _JSON, b'{"error": "refused: the form is stale (reload the page)"}', ""
+            refused = self._refused(fields.get("csrf", ""))
+            if refused:
+                return refused
         import setup_form
 
         if setup and path == "/setup/save" and setup_form.admin_hash(app):
@@ -140,6 +147,30 @@ class Reader:
                 return refused
         status, answer = setup_form.action(app, path.rsplit("/", 1)[1], fields, setup)
         return status, _JSON, json.dumps(answer).encode(), ""
+
+    def _refused(self, csrf):
+        # None when the request carries this login's session cookie and CSRF token; else the answer
+        if not self._session_ok():
+            return 403, _JSON, b'{"error": "not logged in (or the session ended): log in again"}', ""
+        if not _same(csrf, self.app.auth[_CSRF]):
+            return 403, _JSON, b'{"error": "refused: the form is stale (reload the page)"}', ""
+        return None
+
+    def _update(self, first):
+        # POST /settings/update, right after its headers: first is what came of the body with them
+        try:
+            refused = _CROSS_SITE if not self._same_site() else self._refused(self.headers.get("x-csrf-token"))
+            if refused:
+                return refused  # before a byte more of the body is read: nothing is written
+            import app_update
+
+            status, answer = app_update.receive(self.app, self.sock, bytes(first))
+            return status, _JSON, json.dumps(answer).encode(), ""
+        except Exception as e:  # MemoryError above all: answer, keep serving
+            return 500, "text/plain", ("error: %s\n" % e).encode(), ""
+        finally:
+            sys.modules.pop("app_update", None)
+            sys.modules.pop("form_req", None)
 
     def _same_site(self):
         # a change must come from a page of this dongle: Origin (every browser sends it with a POST from

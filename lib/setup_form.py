@@ -92,6 +92,11 @@ def action(app, name, fields, setup):
         setup_mode.start(app, "asked for on the settings page")
         sys.modules.pop("setup_mode", None)
         return 200, {"ok": True, "message": "the access point %s is open" % app.setup.essid}
+    if name == "fetch" and not setup:  # an app update from a URL (docs/updates.md)
+        import app_update
+
+        sys.modules.pop("app_update", None)
+        return app_update.fetch(app, fields.get("url", ""))
     return 404, {"error": "no such action"}
 
 

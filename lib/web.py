@@ -61,13 +61,11 @@ class WebServer:
         self.poller = select.poll()
         self.poller.register(s, select.POLLIN)
         self.clients = {}  # socket -> client list (see above)
-        # forms: called with a request line whose path starts with /s (/setup, /settings); returns a reader
-        # (lib/form_req.py, imported for the request) that takes the rest of the request, or None
+        # forms: called with a request line whose path starts with /s (/setup, /settings) and its socket;
+        # returns a reader (lib/form_req.py, imported for the request) that takes the rest of the request,
+        # or None. A reader may read a long body from the socket itself (an update, lib/app_update.py),
+        # and leaves it non-blocking
         self.forms = None
-        # posts: called with (socket, request target, body bytes already read) for any other POST; reads
-        # the body itself from the socket (an update, lib/app_update.py), answers (status, content type, body),
-        # never raises, and leaves the socket non-blocking
-        self.posts = None
 
     def poll(self):
         for sock, event in self.poller.poll(0):
@@ -116,11 +114,11 @@ class WebServer:
             b = buf[i]
             if b == 10:  # "\n": a blank line ends the headers ("\r" is skipped)
                 if bol:
-                    return self._handle(sock, c, line, k, memoryview(buf)[i + 1 : n])
+                    return self._handle(sock, c, line, k)
                 bol = True
                 if k < _LINE:
                     if self.forms and bytes(line[:k]).find(b" /s") > 0:
-                        c[_BUF] = r = self.forms(bytes(line[:k]))
+                        c[_BUF] = r = self.forms(bytes(line[:k]), sock)
                         if r:
                             return self._answer(sock, r.feed(buf, i + 1, n))
                         c[_BUF] = line
@@ -136,13 +134,11 @@ class WebServer:
         if c[_GOT] > MAX_REQUEST:
             self._respond(sock, 413, "text/plain", b"request too large\n")
 
-    def _handle(self, sock, c, line, k, first):
+    def _handle(self, sock, c, line, k):
         words = bytes(memoryview(line)[: k - _LINE if k > _LINE else k]).split()
         if len(words) != 3 or not words[2].startswith(b"HTTP/"):
             return self._respond(sock, 400, "text/plain", b"bad request\n")
         method, path = words[0], words[1].split(b"?", 1)[0]
-        if method == b"POST" and self.posts:  # reads the body itself from the socket
-            return self._respond(sock, *self.posts(sock, words[1], bytes(first)))
         if method not in (b"GET", b"HEAD"):
             return self._respond(sock, 405, "text/plain", b"GET only\n")
         route = self.routes.get(path.decode() if _printable(path) else "")
@@ -161,6 +157,7 @@ class WebServer:
     def _answer(self, sock, r):
         # a form reader's answer, once it has the whole request: (status, content type, body, extra headers)
         if r:
+            self.clients[sock][_T0] = time.ticks_ms()  # an update may have taken longer than a client's time
             self._respond(sock, r[0], r[1], r[2], extra=r[3])
 
     def _respond(self, sock, status, content_type, body, head=False, first=None, extra=""):

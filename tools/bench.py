@@ -1,6 +1,6 @@
 # bench.py Provides make bench: our decoder against amshan 2.1.1 on CPython, speed and heap use on MicroPython,
 # then the whole firmware on the unix port (tools/bench_firmware.py): latency to MQTT and steady-state heap,
-# and the heap an update takes (tools/bench_update.py).
+# the heap an update takes (tools/bench_update.py), and a request to the settings page's (tools/bench_setup.py).
 # MIT license
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
@@ -158,7 +158,11 @@ def main():
     import bench_update
 
     update = bench_update.main()  # prints its own block
-    out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "update": update, "python": sys.version, "amshan": "2.1.1"}
+    import bench_setup
+
+    setup = bench_setup.main()  # prints its own block
+    out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "update": update, "setup": setup, "python": sys.version,
+           "amshan": "2.1.1"}
     out.update(corpus=CORPUS, stream_bytes=len(stream), chunk=CHUNK)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:
