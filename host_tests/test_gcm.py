@@ -12,7 +12,7 @@ import gcm
 from gcm import Gcm
 from dlms import Decoder
 from hdlc import Assembler
-from corpus import records, good_hdlc, hdlc_frame, info_of, Pipeline, _DIR
+from corpus import records, good_hdlc, hdlc_frame, info_of, glo_ciphered, Pipeline, _DIR
 
 _MICROPYTHON = sys.implementation.name == "micropython"
 _KEY = unhexlify("000102030405060708090A0B0C0D0E0F")
@@ -84,23 +84,8 @@ def _flipped(key):
     return bytes(k)
 
 
-def _seal(plain, sc=0x30, key=_KEY, auth_key=_AUTH_KEY, counter=b"\x00\x00\x01\x00"):
-    # a general-glo-ciphering APDU as a meter makes it (encryption as in the GCM spec, the layout of
-    # docs/decoder.md): DB 08 title, length, SC, frame counter, ciphertext, 12-byte tag
-    g = Gcm(key, auth_key)
-    g.begin(_TITLE + counter)
-    body = bytearray(plain)
-    if sc & 0x10:
-        aad = bytes([sc]) + auth_key + (b"" if sc & 0x20 else bytes(plain))
-        g.aad(aad, 0, len(aad))
-    if sc & 0x20:
-        g.encrypt(body, 0, len(body))
-    tag = bytearray(16)
-    g.tag(tag)
-    tag = bytes(tag[:12]) if sc & 0x10 else b""
-    n = 5 + len(body) + len(tag)
-    length = bytes([n]) if n < 0x80 else (bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xFF]))
-    return b"\xdb\x08" + _TITLE + length + bytes([sc]) + counter + bytes(body) + tag
+def _seal(plain, sc=0x30):
+    return glo_ciphered(plain, _KEY, _AUTH_KEY, sc, _TITLE)
 
 
 def _sealed_frame(r, sc=0x30):

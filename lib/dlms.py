@@ -51,7 +51,8 @@ class Decoder:
         self.last_unknown_list_len = 0
 
     def apdu(self, buf, start, end):
-        # decode one APDU in buf[start:end]; returns OK, MALFORMED or UNKNOWN
+        # decode one APDU in buf[start:end]; returns OK, MALFORMED or UNKNOWN. buf must be writable
+        # (the assembler's bytearray): a ciphered APDU is decrypted where it lies
         wk = self._wk
         rd = self.reading
         rd.clear()
