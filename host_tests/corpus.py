@@ -1,4 +1,4 @@
-# corpus.py Provides the real meter frames of host_tests/corpus/ and a way to run them through the pipeline.
+# corpus.py Provides the real meter frames of host_tests/fixtures/, a way to run them through the pipeline, and encryption as a meter does it.
 # Runs under CPython and the MicroPython unix port alike.
 
 import json
@@ -66,3 +66,24 @@ def info_of(frame):
     while not frame[i] & 1:  # source address
         i += 1
     return frame[i + 4 : len(frame) - 3]  # after control and HCS, before FCS and flag
+
+
+def glo_ciphered(apdu, key, auth_key, sc=0x30, title=b"TESTMTR\x01", counter=b"\x00\x00\x01\x00"):
+    # apdu as an encrypting meter sends it: general-glo-ciphering (docs/decoder.md), AES-128-GCM with
+    # IV = title || counter; sc 0x30 encrypted and authenticated, 0x20 encrypted, 0x10 authenticated
+    from gcm import Gcm
+
+    g = Gcm(key, auth_key)
+    g.begin(title + counter)
+    body = bytearray(apdu)
+    if sc & 0x10:
+        aad = bytes([sc]) + auth_key + (b"" if sc & 0x20 else bytes(apdu))
+        g.aad(aad, 0, len(aad))
+    if sc & 0x20:
+        g.encrypt(body, 0, len(body))
+    tag = bytearray(16)
+    g.tag(tag)
+    tag = bytes(tag[:12]) if sc & 0x10 else b""  # DLMS sends the first 12 bytes
+    n = 5 + len(body) + len(tag)
+    length = bytes([n]) if n < 0x80 else (bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xFF]))
+    return b"\xdb\x08" + title + length + bytes([sc]) + counter + bytes(body) + tag

@@ -117,3 +117,16 @@ def test_the_admin_section_is_the_settings_pages_and_stays_out_of_the_config_hel
     cfg, errors = config.check({"wifi": {"ssid": "x"}, "mqtt": {"host": "h"}, "admin": {"password_hash": "1000$ab$cd"}})
     assert errors == [] and not [k for k in cfg if k.startswith("admin")]
     assert "1000$ab$cd" not in str(config.public(cfg))
+
+
+def test_meter_keys_must_be_32_hex_digits_and_stay_secret():
+    keys = {"key": "34743677397A24432646294A404E6352", "auth_key": "c0c1c2c3c4c5c6c7c8c9cacbcccdcecf"}
+    cfg, errors = config.check({"wifi": {"ssid": "h"}, "mqtt": {"host": "h"}, "meter": keys})
+    assert errors == [] and cfg["meter.key"] == keys["key"] and cfg["meter.auth_key"] == keys["auth_key"]
+    assert keys["key"] not in str(config.public(cfg)) and config.public(cfg)["meter.auth_key"] == "***"
+    assert config.check(_GOOD)[0]["meter.key"] is None  # no key: encrypted frames are counted as such
+    for bad in ("3474367739", "34743677397A24432646294A404E635Z", "34 74 36 77 39 7A 24 43 26 46 29 4A 40 4E 63 52", 1234):
+        errors = _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h"}, "meter": {"key": bad}})
+        assert errors == ["meter.key: must be 32 hex digits (16 bytes, as the grid company gives the key)"], bad
+    errors = _errors({"wifi": {"ssid": "h"}, "mqtt": {"host": "h"}, "meter": {"auth_key": keys["auth_key"]}})
+    assert errors == ["meter.key: missing (meter.auth_key is used only with the encryption key)"]

@@ -79,7 +79,7 @@ def test_decoder_counters_wrap_under_heap_lock():
     encrypted = b"\xdb\x08"
     malformed = b"\x0f\x00"
     unknown = b"\x01\x00"
-    for name in ("decoded", "malformed", "unknown", "encrypted"):
+    for name in ("decoded", "malformed", "unknown", "encrypted", "no_key"):
         setattr(d, name, _MAX)
 
     micropython.heap_lock()
@@ -90,4 +90,4 @@ def test_decoder_counters_wrap_under_heap_lock():
         d.apdu(unknown, 0, len(unknown))
     finally:
         micropython.heap_unlock()
-    assert (d.decoded, d.malformed, d.unknown, d.encrypted) == (0, 0, 0, 0)
+    assert (d.decoded, d.malformed, d.unknown, d.encrypted, d.no_key) == (0, 0, 0, 0, 0)

@@ -318,3 +318,23 @@ def test_a_pty_in_the_readmes_raw_mode_decodes_live_and_in_cooked_mode_nothing()
             os.close(slave)
             proc.kill()
             proc.wait()
+
+
+def test_key_options_decrypt_encrypted_meters_and_name_a_wrong_key():
+    from test_gcm import _sealed_frame, _KEY, _AUTH_KEY
+
+    with open(_DIR + "expected.json") as f:
+        expected = json.load(f)
+    r = good_hdlc("aidon")[0]
+    sealed = _sealed_frame(r).hex().encode()
+    lg = records("encrypted")[0]  # L+G E450 with both keys published; its layout is not known yet
+    keys = ["--key", lg["key"]["encryption_key"], "--auth-key", lg["key"]["authentication_key"]]
+    wrong = ["--key", "00" * 16]
+    for runtime in _RUNTIMES:
+        p = _run(runtime, ["--hex", "--key", _KEY.hex(), "--auth-key", _AUTH_KEY.hex()], sealed)
+        assert p.returncode == 0 and [json.loads(line) for line in p.stdout.splitlines()] == [expected[r["id"]]]
+        for args, counts in (([], "no_key=1 wrong_key=0"), (keys, "no_key=0 wrong_key=0"), (wrong, "no_key=0 wrong_key=1")):
+            p = _run(runtime, ["--hex"] + args, lg["hex"].encode())
+            assert p.returncode == 0 and "encrypted=1 " + counts in p.stderr.decode(), (args, p.stderr)
+        p = _run(runtime, ["--key", "0011"])
+        assert p.returncode == 1 and b"--key needs 32 hex digits" in p.stderr

@@ -9,7 +9,7 @@ from micropython import const
 
 SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
-SECRETS = ("wifi.password", "mqtt.password")
+SECRETS = ("wifi.password", "mqtt.password", "meter.key", "meter.auth_key")
 # sections checked elsewhere, and kept out of the config the App holds: "admin" (the settings page's
 # password hash, lib/setup_form.py reads it from the file when it needs it)
 _ELSEWHERE = ("admin",)
@@ -18,6 +18,7 @@ _STR = "a string"
 _INT = "a whole number"
 _BOOL = "true or false"
 _KW_LIST = "a list of kW thresholds, rising"
+_KEY = "32 hex digits"  # an AES-128 key as the grid company gives it
 TARIFF_RULES = ("three_days", "single_hour")
 ACCOUNTING_MODES = ("auto", "on", "off")
 _THRESHOLDS_MAX = const(20)
@@ -27,6 +28,8 @@ SCHEMA = (
     ("board", _STR, "esp32-devkitc", False),
     ("meter.serial", _STR, "auto", False),
     ("meter.kamstrup_energy_wh", _BOOL, False, False),
+    ("meter.key", _KEY, None, False),  # encrypted meters: the encryption key (GUEK)
+    ("meter.auth_key", _KEY, None, False),  # and the authentication key (GAK): frames' tags are checked
     ("wifi.ssid", _STR, None, True),
     ("wifi.password", _STR, "", False),
     ("wifi.reset_after_s", _INT, 900, False),
@@ -55,6 +58,7 @@ SCHEMA = (
 _LENGTHS = {"wifi.ssid": 32, "wifi.password": 64, "mqtt.host": 253, "mqtt.user": 128, "mqtt.password": 128,
             "mqtt.client_id": 64, "mqtt.prefix": 64, "mqtt.ca_file": 128, "discovery.prefix": 64, "board": 32}
 _STR_MAX = const(64)
+_HEX = "0123456789abcdefABCDEF"
 
 _RANGES = {
     "mqtt.port": (1, 65535),
@@ -98,6 +102,8 @@ def check(data, optional=()):
     if cfg["mqtt.tls"] and not cfg["mqtt.ca_file"]:
         # without a CA the broker cannot be told from an impostor: refuse rather than send the password
         errors.append("mqtt.ca_file: missing (mqtt.tls needs the CA certificate that signed the broker's)")
+    if cfg["meter.auth_key"] and not cfg["meter.key"]:
+        errors.append("meter.key: missing (meter.auth_key is used only with the encryption key)")
     return cfg, errors
 
 
@@ -167,6 +173,8 @@ def _problem(name, kind, value):
             return "must be from %d to %d" % (low, high)
     if kind == _KW_LIST:
         return _thresholds(value)
+    if kind == _KEY and not (isinstance(value, str) and len(value) == 32 and all(c in _HEX for c in value)):
+        return "must be 32 hex digits (16 bytes, as the grid company gives the key)"
     if name == "meter.serial" and value not in SERIAL_SETTINGS:
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
     if name == "tariff.rule" and value not in TARIFF_RULES:

@@ -2,7 +2,8 @@
 # MIT license
 #
 # Framing (hdlc.py) hands over whole APDUs; this module reads the notification header and picks
-# the maker layout. Ciphered APDUs are counted here and left for a security module.
+# the maker layout. A ciphered APDU is decrypted in place by gcm.py when a key is set, then read
+# as a plain one.
 
 from micropython import const
 from counter import add
@@ -12,6 +13,8 @@ from obis import field
 import meter_aidon
 import meter_kaifa
 import meter_kamstrup
+
+_BAD_TAG = const(3)  # gcm.BAD_TAG (gcm.py is imported only with a key)
 
 _DATA_NOTIFICATION = const(0x0F)
 _GENERAL_GLO_CIPHERING = const(0xDB)
@@ -25,7 +28,8 @@ _MAKERS = ((b"AIDON", "Aidon"), (b"KFM", "Kaifa"), (b"Kamstrup", "Kamstrup"), (b
 
 
 class Decoder:
-    def __init__(self, on_reading=None, kamstrup_energy_in_wh=False):
+    def __init__(self, on_reading=None, kamstrup_energy_in_wh=False, key=None, auth_key=None):
+        # key, auth_key: the meter's AES-128-GCM keys, 16 bytes each (auth_key: tags are checked)
         self.reading = Reading()
         self.kamstrup_energy_in_wh = kamstrup_energy_in_wh
         self._on_reading = on_reading  # called with the Reading after each good decode
@@ -33,24 +37,35 @@ class Decoder:
         self.decoded = 0  # counters wrap at 2**30 (counter.py): small ints on the ESP32
         self.malformed = 0
         self.unknown = 0  # layouts or APDU types this decoder does not know
-        self.encrypted = 0
+        self.encrypted = 0  # ciphered APDUs received; of these, dropped because:
+        self.no_key = 0  # no key is set
+        self.wrong_key = 0  # the tag did not match, or the plaintext is no data-notification
+        self.cipher = None
+        if key is not None:
+            from gcm import Gcm  # only where a key is set: Norwegian meters never pay for it
+
+            self.cipher = Gcm(key, auth_key)
         self.last_unknown_tag = -1  # APDU tag, or 0x0F with the list below, of the last unknown
         self.last_unknown_items = 0
         self.last_unknown_list = bytearray(32)
         self.last_unknown_list_len = 0
 
     def apdu(self, buf, start, end):
-        # decode one APDU in buf[start:end]; returns OK, MALFORMED or UNKNOWN
+        # decode one APDU in buf[start:end]; returns OK, MALFORMED or UNKNOWN. buf must be writable
+        # (the assembler's bytearray): a ciphered APDU is decrypted where it lies
         wk = self._wk
         rd = self.reading
         rd.clear()
         wk.reset(buf, start, end)
         tag = wk.byte()
+        if tag == _GENERAL_GLO_CIPHERING or tag == _GENERAL_DED_CIPHERING:
+            self.encrypted = add(self.encrypted, 1)
+            status = self._decipher(buf, start, end)
+            if status != OK:
+                return status
+            tag = wk.byte()  # the walker stands on the plaintext
         if tag == _DATA_NOTIFICATION:
             status = self._notification(wk, rd)
-        elif tag == _GENERAL_GLO_CIPHERING or tag == _GENERAL_DED_CIPHERING:
-            self.encrypted = add(self.encrypted, 1)
-            return UNKNOWN
         else:
             status = UNKNOWN
         if status == OK:
@@ -65,6 +80,26 @@ class Decoder:
             self.unknown = add(self.unknown, 1)
             self._remember_unknown(tag, rd)
         return status
+
+    def _decipher(self, buf, start, end):
+        # OK with the walker on the plaintext, or the frame counted and dropped
+        g = self.cipher
+        if g is None:
+            self.no_key = add(self.no_key, 1)
+            return UNKNOWN
+        r = g.open(buf, start, end)
+        if r == OK and _one_notification(self._wk, buf, g.start, g.end):
+            self._wk.reset(buf, g.start, g.end)
+            return OK
+        if r == OK or r == _BAD_TAG:
+            self.wrong_key = add(self.wrong_key, 1)
+            return UNKNOWN
+        if r == MALFORMED:
+            self.malformed = add(self.malformed, 1)
+            return MALFORMED
+        self.unknown = add(self.unknown, 1)  # a security suite or compression gcm.py does not do
+        self._remember_unknown(buf[start], self.reading)
+        return UNKNOWN
 
     def _notification(self, wk, rd):
         if not wk.skip_content(0x06, 0):  # long-invoke-id-and-priority: 4 bytes, meaningless here
@@ -106,7 +141,26 @@ class Decoder:
 
     def counters(self):
         # allocates: for status pages and logs
-        return {"decoded": self.decoded, "malformed": self.malformed, "unknown": self.unknown, "encrypted": self.encrypted}
+        return {"decoded": self.decoded, "malformed": self.malformed, "unknown": self.unknown, "encrypted": self.encrypted,
+                "no_key": self.no_key, "wrong_key": self.wrong_key}
+
+
+def _one_notification(wk, buf, start, end):
+    # whether buf[start:end] holds one whole data-notification: what the right key yields. A wrong
+    # key yields random bytes, which pass this about once in millions of frames; the tag, when
+    # checked, catches even those.
+    wk.reset(buf, start, end)
+    if wk.byte() != _DATA_NOTIFICATION or not wk.skip_content(0x06, 0):
+        return False
+    b = wk.byte()
+    if b == OCTET_STRING:
+        b = wk.byte()
+    if b == 12:
+        if not wk.skip_content(0x19, 0):  # a date-time: 12 bytes
+            return False
+    elif b != 0:
+        return False
+    return wk.skip() and wk.pos == end
 
 
 def _name_maker(rd):

@@ -1,6 +1,7 @@
 # bench.py Provides make bench: our decoder against amshan 2.1.1 on CPython, speed and heap use on MicroPython,
 # then the whole firmware on the unix port (tools/bench_firmware.py): latency to MQTT and steady-state heap,
-# the heap an update takes (tools/bench_update.py), and a request to the settings page's (tools/bench_setup.py).
+# the heap an update takes (tools/bench_update.py), and a request to the settings page's (tools/bench_setup.py);
+# encrypted frames per runtime (tools/bench_gcm.py).
 # MIT license
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
@@ -102,6 +103,18 @@ def accounting():
     return out
 
 
+def gcm():
+    # tools/bench_gcm.py on the unix port (x64, cryptolib's AES) and on the 32-bit port (aes128.py's)
+    exe = os.path.join(os.path.dirname(sys.executable), "micropython")
+    out = []
+    for cmd in ([exe, "tools/bench_gcm.py"], ["node", "tools/mpy32.mjs", "tools/bench_gcm.py"]):
+        r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+        if r.returncode != 0:
+            sys.exit("tools/bench_gcm.py failed:\n" + r.stdout + r.stderr)
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def firmware():
     # tools/bench_firmware.py prints its own block, then its figures as JSON on the last line
     r = subprocess.run([sys.executable, "tools/bench_firmware.py", "--json"], cwd=ROOT, capture_output=True, text=True, timeout=600)
@@ -151,6 +164,13 @@ def main():
         if a["state_bytes"] is not None:
             print("  its state after those hours                  %8d bytes" % a["state_bytes"])
 
+    enc = gcm()
+    for g in enc:
+        print("MicroPython %d-bit: encrypted frames (AES-128-GCM, AES from %s), Assembler -> Decoder with the keys" % (g["bits"], g["aes"]))
+        print("  %2d corpus frames + Norwegian ones encrypted  %8d us/frame (%d bytes on average)" % (g["frames"], g["us_per_frame"], g["bytes_per_frame"]))
+        print("  Norwegian frames, SC 0x30 (tag checked)      %8d us/frame (%d bytes), %d us in plain" % (g["sealed_us_per_frame"], g["sealed_bytes_per_frame"], g["plain_us_per_frame"]))
+        print("  heap allocated                               %8.1f bytes/frame" % g["bytes_allocated_per_frame"])
+
     cp = {"ours_us_per_frame": round(ours_pf, 2), "amshan_us_per_frame": round(am_pf, 2)}
     cp.update(ratio=round(am_pf / ours_pf, 2), frames=frames, ours_decoded=our_ok, amshan_decoded=am_ok)
     fw = firmware()
@@ -163,6 +183,7 @@ def main():
     setup = bench_setup.main()  # prints its own block
     out = {"cpython": cp, "micropython": mp, "firmware": fw, "accounting": acc, "update": update, "setup": setup, "python": sys.version,
            "amshan": "2.1.1"}
+    out["gcm"] = enc
     out.update(corpus=CORPUS, stream_bytes=len(stream), chunk=CHUNK)
     os.makedirs(os.path.join(ROOT, "build"), exist_ok=True)
     with open(os.path.join(ROOT, "build", "bench.json"), "w") as f:

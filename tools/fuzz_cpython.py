@@ -31,7 +31,7 @@ import ticks  # noqa: E402  (host_tests/shims: time.ticks_* for lib/ on CPython)
 
 ticks.install()
 
-LIB = ("hdlc", "axdr", "obis", "reading", "meter_aidon", "meter_kaifa", "meter_kamstrup", "dlms")
+LIB = ("hdlc", "axdr", "obis", "reading", "meter_aidon", "meter_kaifa", "meter_kamstrup", "dlms", "aes128", "gcm")
 
 try:
     import atheris
@@ -80,7 +80,7 @@ def build(data):
     if mode == MODE_FRAME and len(info) <= 2047 - 7 - len(address):
         return F.frame(info, False, address, control), None
     if mode == MODE_APDU:
-        return F.frame(info[: 2047 - 7 - len(address)], False, address, control), payload
+        return F.frame(info[: 2047 - 7 - len(address)], False, address, control), bytearray(payload)  # decrypted in place
     k = 2 + (opt >> 3 & 3)
     room = 2047 - 7 - len(address)
     step = max(1, min(room, (len(info) + k - 1) // k))

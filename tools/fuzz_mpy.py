@@ -35,7 +35,7 @@ from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
 from fastbytes import crc16, copy  # noqa: E402
 from obis import FIELDS, NUMERIC, CODES, field  # noqa: E402
-from corpus import records  # noqa: E402
+from corpus import records, glo_ciphered  # noqa: E402
 
 getrandbits = random.getrandbits
 randint = random.randint
@@ -46,6 +46,10 @@ _CLOCK = field("meter_datetime")
 _MASK30 = 0x3FFFFFFF
 _MARKER = 12  # bytes of a probe's meter id replaced by "Z" and 11 digits of its serial number
 _LLC = b"\xe6\xe7\x00"
+# the keys of the encrypted templates made here (the corpus' own encrypted frames use other keys:
+# with these they are wrong-key frames); batches alternate between both keys, the key alone, none
+KEY = b"fuzz-key-16-byte"
+AUTH_KEY = b"fuzz-auth-key-16"
 
 # ---------------------------------------------------------------------------------------------
 # Frames
@@ -102,7 +106,12 @@ def load_corpus():
             raw.append(b)
         else:  # CRC-bad captures and M-Bus frames: real-world junk, fed as they are
             raw.append(b)
-    return templates, raw
+    sealed = []  # the known layouts also encrypted, in the three security modes by turns
+    for i, t in enumerate(t for t in templates if t.apdu[:1] == b"\x0f"):
+        sc = (0x30, 0x20, 0x10)[i % 3]
+        apdu = glo_ciphered(t.apdu, KEY, AUTH_KEY, sc, counter=bytes((0, 0, i >> 8, i & 0xFF)))
+        sealed.append(Template("%s-sc%02x" % (t.name, sc), apdu, t.address, t.control, t.llc))
+    return templates + sealed, raw
 
 
 # ---------------------------------------------------------------------------------------------
@@ -709,10 +718,13 @@ class Tap:
         self.hits = 0  # decodes of the probe in flight with the right values
         self.bad_probe = 0  # decodes of it with wrong values
         self.bad_values = 0  # readings outside the ranges reading.py promises
+        self.ciphered = 0  # APDUs delivered with a ciphering tag: the decoder must count as many encrypted
         self.on_apdu = self.apdu  # bound once: binding under the lock would allocate
 
     def apdu(self, buf, start, end):
         self.delivered += 1
+        if end > start and (buf[start] == 0xDB or buf[start] == 0xDC):
+            self.ciphered += 1
         st = self.dec.apdu(buf, start, end)
         rd = self.dec.reading
         if st == 0:
@@ -805,7 +817,8 @@ class Checked:
     # scratch, put into the ring, taken out into a second scratch and given to the assembler
     def __init__(self, sizes=None, ring=True, **limits):
         self.via_ring = ring  # False: straight into the assembler (the CPython fuzzer, for speed)
-        self.decoder = Decoder()
+        self.decoder = Decoder(key=KEY, auth_key=AUTH_KEY)
+        self.ciphers = (self.decoder.cipher, None, Decoder(key=KEY).cipher, self.decoder.cipher)  # by batch
         self.tap = Tap(self.decoder)
         self.asm = CountedAssembler(self.tap, **limits)  # frame_max, apdu_max: the defaults unless given
         self.ring = RingBuffer()
@@ -948,9 +961,11 @@ class Checked:
         a = self.asm
         r = self.ring
         t = self.tap
-        counted = d.decoded + d.malformed + d.unknown + d.encrypted
+        counted = d.decoded + d.malformed + d.unknown + d.no_key + d.wrong_key
         if counted != t.delivered:
             out.append("decoder counted %d APDUs, %d were delivered" % (counted, t.delivered))
+        if d.encrypted != t.ciphered:
+            out.append("decoder counted %d ciphered APDUs, %d were delivered" % (d.encrypted, t.ciphered))
         if a.frames_ok != a.infos:
             out.append("frames_ok %d but %d frames reached segment handling" % (a.frames_ok, a.infos))
         if a.infos != t.delivered - self.direct + a.held + a.dropped_finals or a.acct_err:
@@ -972,8 +987,9 @@ class Checked:
         d = self.decoder
         a = self.asm
         return ("frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d overflow=%d decoded=%d malformed=%d "
-                "unknown=%d encrypted=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped,
-                                             self.ring.overflow, d.decoded, d.malformed, d.unknown, d.encrypted))
+                "unknown=%d encrypted=%d no_key=%d wrong_key=%d"
+                % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped, self.ring.overflow, d.decoded,
+                   d.malformed, d.unknown, d.encrypted, d.no_key, d.wrong_key))
 
 
 def check_stream(data, good=None, locked=True, wh=False):
@@ -1163,6 +1179,7 @@ class Runner:
     def run_batch(self, batch, n):
         size = self.generate(batch, n)
         self.checked.decoder.kamstrup_energy_in_wh = batch % 3 == 2  # Swedish Kamstrup energy in Wh
+        self.checked.decoder.cipher = self.checked.ciphers[batch & 3]  # both keys, none, the key alone
         gc.collect()
         before = gc.mem_alloc() if _MPY else 0
         micropython.heap_lock()

@@ -1,7 +1,7 @@
 # han_decode.py Provides a PC command that decodes a HAN byte stream into one JSON object per message.
 # Runs under CPython and under the MicroPython unix port, with the firmware's own lib/ modules.
 #
-#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
+#   python3 tools/han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [--key HEX [--auth-key HEX]] [FILE]
 #
 # Reads a capture from FILE or stdin as it arrives (a serial port never ends), a piece at a time:
 # a hanlog file (docs/capture-format.md; recognised by its first line, the bytes of its records are
@@ -23,7 +23,7 @@ from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
 from han_input import Input, Problems, sniff, hanlog, hex_text  # noqa: E402  (beside this file)
 
-_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [FILE]
+_USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [--key HEX [--auth-key HEX]] [FILE]
 
 Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON lines.
   FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
@@ -34,6 +34,9 @@ Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON l
   --hours               print the clock hours of import and export from the registers instead,
                         each as soon as it is known, and the month's capacity peaks after each
                         month and at the end (docs/accounting.md)
+  --key HEX             encrypted meters (general-glo-ciphering): the AES-128 key, 32 hex digits
+  --auth-key HEX        and the authentication key: each frame's tag is checked, and a frame
+                        whose tag is wrong is counted (wrong_key=) and dropped
 """
 
 
@@ -43,9 +46,13 @@ def _fail(message):
 
 
 def _arguments(argv):
-    options = {"hex": False, "wh": False, "hours": False, "path": None}
-    for a in argv:
-        if a in ("-h", "--help"):
+    options = {"hex": False, "wh": False, "hours": False, "path": None, "key": None, "auth_key": None}
+    argv = list(argv)
+    while argv:
+        a = argv.pop(0)
+        if a in ("--key", "--auth-key"):
+            options[a[2:].replace("-", "_")] = _key(a, argv.pop(0) if argv else "")
+        elif a in ("-h", "--help"):
             sys.stdout.write(_USAGE)
             sys.exit(0)
         elif a == "--hex":
@@ -60,7 +67,18 @@ def _arguments(argv):
             options["path"] = a
         else:
             _fail("only one FILE may be given")
+    if options["auth_key"] and not options["key"]:
+        _fail("--auth-key needs --key too")
     return options
+
+
+def _key(option, text):
+    # 32 hex digits -> 16 bytes
+    from binascii import unhexlify
+
+    if len(text) != 32 or any(c not in "0123456789abcdefABCDEF" for c in text):
+        _fail("%s needs 32 hex digits (a 16-byte AES key)" % option)
+    return unhexlify(text)
 
 
 def main(argv):
@@ -69,7 +87,7 @@ def main(argv):
     problems = Problems("han_decode", src.name)
     ledger = _hours() if options["hours"] else None
     out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
-    decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"])
+    decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"], key=options["key"], auth_key=options["auth_key"])
     assembler = Assembler(decoder.apdu)
 
     def feed(chunk):
@@ -92,6 +110,8 @@ def main(argv):
     line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
     d = decoder
     line += " decoded=%d malformed=%d unknown=%d encrypted=%d" % (d.decoded, d.malformed, d.unknown, d.encrypted)
+    if d.encrypted:
+        line += " no_key=%d wrong_key=%d" % (d.no_key, d.wrong_key)
     if d.last_unknown_list_len:
         line += " last_unknown_list=%s" % str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "ascii")
     sys.stderr.write(line + "\n")
