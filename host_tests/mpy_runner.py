@@ -31,6 +31,7 @@ SHARED = (
     "test_virtual_meter",
     "test_accounting",
     "test_form_req",
+    "test_p1",
 )
 
 
