@@ -300,3 +300,14 @@ def test_decoded_numbers_stay_small_ints():
             assert 0 <= rd.lo[f] < 65536 and -_SMALL <= rd.hi[f] < _SMALL
     m = messages[0]
     assert m["active_energy_import"] == 19999999999.998 and "active_energy_export" not in m  # 17 digits: too big, left out
+
+
+def test_board_profiles_name_the_p1_port_settings():
+    # data for a P1 port: the inverted open-collector line and the data-request pin (docs/firmware.md)
+    import board
+
+    boards = _DIR + "../../boards"
+    for name in ("esp32-devkitc", "esp32c3-devkitm1", "esp32s2-mini", "esp32s3", "wt32-eth01", "host"):
+        profile, errors = board.load(name, boards)
+        assert errors == [] and profile["p1"]["invert_rx"] == (name != "host"), name
+    assert board.load("esp32-devkitc", boards)[0]["p1"]["data_request_pin"] == 4
