@@ -15,9 +15,14 @@ def records(*makers):
             for line in f:
                 if line.strip():
                     r = json.loads(line)
-                    r["bytes"] = bytes.fromhex(r["hex"])
+                    r["bytes"] = bytes.fromhex(r["hex"]) if "hex" in r else r["text"].encode()  # P1 telegrams are text
                     out.append(r)
     return out
+
+
+def good_p1():
+    # P1 telegrams whose CRC matches (the corpus also has two sent without one)
+    return [r for r in records("p1") if r["crc_ok"]]
 
 
 def good_hdlc(*makers):

@@ -32,6 +32,7 @@ SHARED = (
     "test_accounting",
     "test_form_req",
     "test_gcm",
+    "test_p1",
 )
 
 

@@ -40,6 +40,8 @@ def test_micropython_fuzzer_short_run_under_heap_lock():
     last = p.stdout.strip().splitlines()[-1]
     assert last.startswith("fuzz_mpy: OK 30000 inputs (1875 probes)") and "heap unchanged under heap_lock" in last, last
     assert "decoded=" in last and " malformed=" in last and "oversize=" in last
+    p1_line = [x for x in p.stdout.splitlines() if x.startswith("fuzz_mpy: p1 OK 750 inputs")]
+    assert p1_line and "heap unchanged under heap_lock" in p1_line[0] and "no_crc=0 " not in p1_line[0], p.stdout[-2000:]
 
 
 def test_atheris_short_run(tmp_path):
@@ -149,6 +151,21 @@ def test_the_checks_catch_a_good_frame_lost_after_a_cut_one(monkeypatch):
     kaifa = _template("kaifa-ams-gh493-1")
     f = F.frame(F._LLC + kaifa.apdu)
     assert F.check_stream(f[: len(f) // 2], _probe_of("aidon")) == ["the good frame after it: missing"]
+
+
+def test_the_p1_checks_catch_a_reading_not_cleared(monkeypatch, capsys):
+    # a P1 decoder that keeps the last telegram's values: a probe after junk shows them
+    F.setup(3)
+    F.p1_setup()
+    monkeypatch.setattr(F.p1.Decoder, "_begin", lambda self: None)
+    assert F.p1_run(300, 3, bytearray(F._POOL), F.array("i", bytes(4 * (F._BATCH + 1)))) == 1
+    assert "p1 FAIL" in capsys.readouterr().out
+
+
+def test_the_p1_fuzzer_passes_on_cpython(capsys):
+    F.setup(4)
+    F.p1_setup()
+    assert F.p1_run(300, 4, bytearray(F._POOL), F.array("i", bytes(4 * (F._BATCH + 1)))) == 0, capsys.readouterr().out
 
 
 @pytest.mark.parametrize("r", _regressions(), ids=lambda r: r["id"])

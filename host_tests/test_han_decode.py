@@ -41,6 +41,30 @@ def test_decodes_a_raw_capture_file_identically_on_both_runtimes(tmp_path):
     assert outputs[0] == outputs[1]  # byte for byte: the same decimals on both runtimes
 
 
+def test_recognises_p1_telegrams_from_the_bytes_on_both_runtimes(tmp_path):
+    # a P1 capture (line noise first, a telegram with a bad CRC in it) in the same schema, one object each
+    with open(_DIR + "expected_p1.json") as f:
+        expected = json.load(f)
+    telegrams = [r for r in records("p1") if r["crc_ok"]]
+    bad = bytearray(telegrams[0]["bytes"])
+    bad[bad.index(b"1.7.0(") + 7] ^= 1  # a digit of the power: still a digit
+    data = b"\x00\xff noise" + b"".join(r["bytes"] + b"\r\n" for r in telegrams[:3]) + bytes(bad) + b"\r\n"
+    data += b"".join(r["bytes"] + b"\r\n" for r in telegrams[3:])
+    capture = tmp_path / "p1.txt"
+    capture.write_bytes(data)
+    outputs = []
+    for runtime in _RUNTIMES:
+        p = _run(runtime, [str(capture)])
+        assert p.returncode == 0, p.stderr
+        assert [json.loads(line) for line in p.stdout.splitlines()] == [expected[r["id"]] for r in telegrams]
+        err = p.stderr.decode().strip().splitlines()
+        assert err == ["telegrams_ok=%d bad_crc=1 no_crc=0 cut=0 skipped=8" % len(telegrams)]
+        outputs.append(p.stdout)
+    assert outputs[0] == outputs[1]
+    p = _run(_RUNTIMES[0], ["--hex"], data.hex().encode())
+    assert p.returncode == 0 and len(p.stdout.splitlines()) == len(telegrams)
+
+
 def test_reads_hex_text_from_stdin_ignoring_whitespace():
     r = good_hdlc("kaifa")[0]
     text = " ".join(r["hex"][i : i + 2] for i in range(0, len(r["hex"]), 2)).encode() + b"\n"

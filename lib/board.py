@@ -29,6 +29,10 @@ def load(name, directory="boards"):
         elif tx is None and uart["id"] == 1 and profile.get("chip") == "esp32":
             # before MicroPython 1.29 a UART always has a TX pin: UART1's default, GPIO10, is a flash pin here
             errors.append("board %s: uart.tx: UART1 of an ESP32 needs a TX pin named (its default, GPIO10, is a flash pin)" % name)
+    p1 = profile.get("p1")  # a DSMR P1 port (docs/firmware.md, "P1 meters"): data only so far
+    if p1 is not None and (not isinstance(p1, dict) or not isinstance(p1.get("invert_rx", False), bool)
+                           or not isinstance(p1.get("data_request_pin", 0), (int, type(None)))):
+        errors.append("board %s: p1 must be null or {\"invert_rx\": bool, \"data_request_pin\": null or a pin number}" % name)
     if profile.get("arch") not in _ARCHES:
         errors.append("board %s: arch must be one of %s" % (name, ", ".join(_ARCHES)))
     led = profile.get("led")

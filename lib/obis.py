@@ -52,6 +52,11 @@ for _c, _d, _e, _name, _kind, _unit in (
     [2, 8, 0, "active_energy_export", KIND_ENERGY, "kWh"],
     [3, 8, 0, "reactive_energy_import", KIND_ENERGY, "kvarh"],
     [4, 8, 0, "reactive_energy_export", KIND_ENERGY, "kvarh"],
+    [1, 8, 1, "active_energy_import_t1", KIND_ENERGY, "kWh"],  # tariff registers: DSMR P1 (NL, BE)
+    [1, 8, 2, "active_energy_import_t2", KIND_ENERGY, "kWh"],
+    [2, 8, 1, "active_energy_export_t1", KIND_ENERGY, "kWh"],
+    [2, 8, 2, "active_energy_export_t2", KIND_ENERGY, "kWh"],
+    [1, 6, 0, "active_power_import_month_peak", KIND_POWER, "W"],  # Belgian P1 (e-MUCS): the month's highest 15-min demand
     [0, 2, 129, "list_ver_id", KIND_TEXT, ""],
     [96, 1, 0, "meter_id", KIND_TEXT, ""],
     [0, 0, 5, "meter_id", KIND_TEXT, ""],  # Kamstrup 1.1.0.0.5

@@ -5,7 +5,8 @@
 # MIT license
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
-# Input is the "corpus stream": every good HDLC frame of the Aidon, Kaifa and Kamstrup corpora, back to back.
+# Input is the "corpus stream": every good HDLC frame of the Aidon, Kaifa and Kamstrup corpora, back to back;
+# and for P1 every corpus telegram with a CRC.
 
 import json
 import os
@@ -18,6 +19,7 @@ sys.path[:0] = [os.path.join(ROOT, "lib"), os.path.join(ROOT, "host_tests", "shi
 
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+import p1  # noqa: E402
 from han.hdlc import HdlcFrameReader  # noqa: E402  (amshan, installed by make bench)
 from han.autodecoder import AutoDecoder  # noqa: E402
 
@@ -47,6 +49,21 @@ def ours(chunks, reps):
         for c in chunks:
             asm.feed(c, len(c))
     return dec.decoded, None
+
+
+def ours_p1(chunks, reps):
+    # P1 telegrams: assembler and decoder in one, fed the same way
+    dec = p1.Decoder()
+    for _ in range(reps):
+        for c in chunks:
+            dec.feed(c, len(c))
+    return dec.frames_ok, None
+
+
+def p1_stream():
+    # the P1 telegrams with a CRC, each with the CR LF a meter sends after it (as tools/bench_mpy.py)
+    with open(os.path.join(ROOT, CORPUS, "p1.jsonl")) as f:
+        return [o["text"].encode() + b"\r\n" for o in map(json.loads, filter(str.strip, f)) if o["crc_ok"]]
 
 
 def amshan(chunks, reps):
@@ -147,11 +164,18 @@ def main():
     print("  ours (Assembler + Decoder)                   %8.1f us/frame" % ours_pf)
     print("  amshan 2.1.1 (HdlcFrameReader + AutoDecoder) %8.1f us/frame" % am_pf)
     print("  ratio amshan / ours                          %8.1f x" % (am_pf / ours_pf))
+    telegrams = p1_stream()
+    p1_bytes = b"".join(telegrams)
+    p1_chunks = [p1_bytes[i : i + CHUNK] for i in range(0, len(p1_bytes), CHUNK)]
+    ((p1_us, p1_ok),) = best_us((ours_p1,), p1_chunks)
+    print("  ours, P1 telegrams (p1.Decoder)              %8.1f us/telegram (%d telegrams, %d bytes)" % (p1_us / len(telegrams), p1_ok, len(p1_bytes)))
 
     mp = micropython()
     print("MicroPython %s (unix port)" % mp["micropython"])
     print("  RingBuffer -> Assembler -> Decoder           %8.1f us/frame" % mp["us_per_frame"])
     print("  heap allocated                               %8.1f bytes/frame" % mp["bytes_allocated_per_frame"])
+    print("  RingBuffer -> p1.Decoder (P1 telegrams)      %8.1f us/telegram" % mp["p1"]["us_per_telegram"])
+    print("  heap allocated                               %8.1f bytes/telegram" % mp["p1"]["bytes_allocated_per_telegram"])
     if mp["frames"] != frames:
         print("WARNING: MicroPython decoded %d of %d frames" % (mp["frames"], frames))
 
@@ -173,6 +197,7 @@ def main():
 
     cp = {"ours_us_per_frame": round(ours_pf, 2), "amshan_us_per_frame": round(am_pf, 2)}
     cp.update(ratio=round(am_pf / ours_pf, 2), frames=frames, ours_decoded=our_ok, amshan_decoded=am_ok)
+    cp.update(p1_us_per_telegram=round(p1_us / len(telegrams), 2), p1_telegrams=p1_ok)
     fw = firmware()
     sys.path.insert(0, os.path.join(ROOT, "tools"))
     import bench_update

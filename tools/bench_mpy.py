@@ -1,4 +1,4 @@
-# bench_mpy.py Provides the MicroPython half of make bench: time and heap use per frame of ring -> assembler -> decoder.
+# bench_mpy.py Provides the MicroPython half of make bench: time and heap use per frame of ring -> assembler -> decoder, and per P1 telegram.
 # MIT license
 #
 # Run with the unix port (tools/bench.py does): micropython tools/bench_mpy.py [corpus dir from the repo root]
@@ -16,6 +16,7 @@ sys.path.insert(0, ROOT + "/lib")
 from ringbuf import RingBuffer  # noqa: E402  (lib/ has to be on sys.path first)
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+import p1  # noqa: E402
 
 CHUNK = 64  # what the UART handler moves at a time on the device
 MAKERS = ("aidon", "kaifa", "kamstrup")
@@ -24,10 +25,11 @@ ROUNDS = 30  # best of many short rounds: on a shared (virtual) CPU the least di
 CORPUS = sys.argv[1] if len(sys.argv) > 1 else "host_tests/fixtures"  # bench.py passes the one it read
 
 
-def corpus_stream():
-    # the same selection as tools/bench.py: good HDLC frames only, concatenated
+def corpus_stream(makers=MAKERS):
+    # the same selection as tools/bench.py: good HDLC frames only, concatenated; or the P1
+    # telegrams with a CRC, each with the CR LF a meter sends after it
     out = bytearray()
-    for m in MAKERS:
+    for m in makers:
         with open(ROOT + "/" + CORPUS + "/" + m + ".jsonl") as f:
             for line in f:
                 if not line.strip():
@@ -35,6 +37,8 @@ def corpus_stream():
                 o = json.loads(line)
                 if o["framing"] == "hdlc" and o["crc_ok"] and not o.get("negative_fixture"):
                     out += bytes.fromhex(o["hex"])
+                elif o["framing"] == "p1" and o["crc_ok"]:
+                    out += o["text"].encode() + b"\r\n"
     return out
 
 
@@ -54,13 +58,11 @@ def version():
     return s + "-" + v[3] if len(v) > 3 and v[3] else s
 
 
-def main():
-    stream = corpus_stream()
+def measure(stream, dec, asm):
+    # -> (messages in one pass, best µs per pass, bytes allocated in one pass, ring overflow)
     # slices allocate, so every chunk is cut here, before anything is measured
     chunks = [bytearray(stream[i : i + CHUNK]) for i in range(0, len(stream), CHUNK)]
     rb = RingBuffer()
-    dec = Decoder()
-    asm = Assembler(dec.apdu)
     scratch = bytearray(CHUNK)
 
     run(chunks, rb, asm, scratch, 1)  # warm up; also counts the frames in one pass
@@ -80,9 +82,21 @@ def main():
         t0 = time.ticks_us()
         run(chunks, rb, asm, scratch, REPS)
         best = min(best, time.ticks_diff(time.ticks_us(), t0))
+    return frames, best, b - a, rb.overflow
 
-    out = {"frames": frames, "us_per_frame": best / (REPS * frames), "bytes_allocated_per_frame": (b - a) / frames}
-    out.update(bytes_in=len(stream), bad_fcs=asm.bad_fcs, bad_hcs=asm.bad_hcs, overflow=rb.overflow)
+
+def main():
+    stream = corpus_stream()
+    dec = Decoder()
+    asm = Assembler(dec.apdu)
+    frames, best, allocated, overflow = measure(stream, dec, asm)
+    out = {"frames": frames, "us_per_frame": best / (REPS * frames), "bytes_allocated_per_frame": allocated / frames}
+    out.update(bytes_in=len(stream), bad_fcs=asm.bad_fcs, bad_hcs=asm.bad_hcs, overflow=overflow)
+    stream = corpus_stream(("p1",))
+    dec = p1.Decoder()  # assembler and decoder in one: the same feed()
+    n, best, allocated, overflow = measure(stream, dec, dec)
+    out["p1"] = {"telegrams": n, "us_per_telegram": best / (REPS * n), "bytes_allocated_per_telegram": allocated / n,
+                 "bytes_in": len(stream), "bad_crc": dec.bad_crc, "overflow": overflow}
     out["micropython"] = version()
     print(json.dumps(out))
 

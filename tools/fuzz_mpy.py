@@ -33,6 +33,7 @@ import micropython  # noqa: E402  (the paths above come first)
 from ringbuf import RingBuffer  # noqa: E402
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+import p1  # noqa: E402
 from fastbytes import crc16, copy  # noqa: E402
 from obis import FIELDS, NUMERIC, CODES, field  # noqa: E402
 from corpus import records, glo_ciphered  # noqa: E402
@@ -1053,6 +1054,8 @@ def regression_good(r):
 _POOL = 384 * 1024  # bytes of inputs per batch: the unix port's default heap is 2 MiB
 _BATCH = 1024  # inputs per batch at most
 _PROBE_EVERY = 16
+_P1_SHARE = 40  # P1 inputs: one for every 40 HDLC ones (a telegram is 700 bytes of text, parsed byte by byte)
+_P1_MIN = 500
 K_JUNK = 0
 K_BURST = 1
 K_PROBE = 2
@@ -1294,6 +1297,268 @@ def replay(paths):
     return 1 if failed else 0
 
 
+# ---------------------------------------------------------------------------------------------
+# P1 telegrams: mutated text through RingBuffer -> p1.Decoder under heap_lock (docs/fuzzing.md, "P1")
+
+P1_TELEGRAMS = []  # every corpus telegram, with or without its CRC
+P1_PROBES = []  # (telegram, fingerprint of its decode): those with a CRC
+_P1_CHARS = b"/!()*.-:\r\n0123456789ABCDEFSWkWhVvarA \\"
+_P1_UNITS = (b"kW", b"W", b"kWh", b"Wh", b"kvar", b"kVArh", b"V", b"kV", b"A", b"m3", b"", b"s", b"MWh", b"VA", b"*")
+_P1_CODES = []  # "C.D.E" of every code the table knows, and DSMR's specials
+
+
+def p1_crc(data):
+    crc = 0
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0xA001 if crc & 1 else crc >> 1
+    return crc
+
+
+def p1_seal(body, how):
+    # body ends with "!": 0 a right CRC, 1 a wrong one, 2 none (DSMR 2/3), 3 two digits only
+    if how == 0:
+        return body + b"%04X\r\n" % p1_crc(body)
+    if how == 1:
+        return body + b"%04X\r\n" % (p1_crc(body) ^ (1 + getrandbits(16) % 0xFFFF))
+    if how == 2:
+        return body + b"\r\n"
+    return body + b"%02X\r\n" % getrandbits(8)
+
+
+def _p1_line():
+    # a random object line: a known code (or one next to it), a value of any shape, a unit
+    code = choice(_P1_CODES) if getrandbits(3) else b"%d.%d.%d" % (getrandbits(8), getrandbits(8), getrandbits(8))
+    ab = choice((b"1-0", b"0-0", b"0-1", b"1-3", b"%d-%d" % (getrandbits(4), getrandbits(4))))
+    r = getrandbits(3)
+    digits = bytes(0x30 + getrandbits(16) % 10 for _ in range(getrandbits(5)))
+    if r == 0:
+        value = b"9" * randint(10, 40)
+    elif r == 1:
+        value = digits[: len(digits) // 2] + b"." + digits[len(digits) // 2 :]
+    elif r == 2:
+        value = b"-" + digits
+    elif r == 3:
+        value = b"%02d%02d%02d%02d%02d%02d%s" % (getrandbits(7), getrandbits(4), getrandbits(5), getrandbits(5),
+                                                  getrandbits(6), getrandbits(6), choice((b"S", b"W", b"X")))
+    elif r == 4:
+        value = rbytes(getrandbits(5))
+    else:
+        value = digits
+    unit = choice(_P1_UNITS)
+    group = b"(" + value + (b"*" + unit if unit else b"") + b")"
+    if getrandbits(2) == 0:
+        group = b"(250107181500W)" + group  # the Belgian month peak's form
+    return ab + b":" + code + group
+
+
+def p1_mutate(body):
+    # body: a telegram up to its "!" (exclusive); one to three text-aware mutations
+    for _ in range(1 + getrandbits(1) + getrandbits(1)):
+        r = getrandbits(4)
+        lines = body.split(b"\r\n")
+        if r == 0:
+            body = m_bitflip(body, None)
+        elif r == 1:
+            a = bytearray(body)
+            for _ in range(1 + getrandbits(2)):
+                if a:
+                    a[getrandbits(16) % len(a)] = choice(_P1_CHARS)
+            body = bytes(a)
+        elif r == 2:
+            body = m_delete(body, None)
+        elif r == 3:
+            body = m_duplicate(body, None)
+        elif r == 4:
+            body = m_insert_random(body, None)
+        elif r == 5 and len(lines) > 2:
+            del lines[randint(1, len(lines) - 1)]
+            body = b"\r\n".join(lines)
+        elif r == 6 and len(lines) > 2:
+            i = randint(1, len(lines) - 1)
+            lines.insert(i, lines[randint(1, len(lines) - 1)])
+            body = b"\r\n".join(lines)
+        elif r in (7, 8, 9, 10):
+            lines.insert(randint(1, len(lines)), _p1_line())
+            body = b"\r\n".join(lines)
+        elif r == 11:
+            lines.insert(randint(1, len(lines)), b"0-0:96.13.0(" + b"41" * randint(60, 1100) + b")")  # a text message
+            body = b"\r\n".join(lines)
+        elif r == 12:
+            body = m_truncate(body, None)
+        elif r == 13 and len(lines) > 2:
+            i = randint(1, len(lines) - 1)
+            lines[i] = lines[i].replace(b"\r", b"").replace(b"*", b"*k" if getrandbits(1) else b"")
+            body = b"\r\n".join(lines)
+        else:
+            body = b"/" + rbytes(getrandbits(4)) + body[1:] if body else body  # another ident
+    return body
+
+
+def p1_junk():
+    # one input: (name, bytes)
+    t = choice(P1_TELEGRAMS)
+    body = t[: t.index(b"!")] if b"!" in t else t
+    r = getrandbits(4)
+    if r < 10:  # mutated, then sealed: a right CRC three times in four, so the lines reach the parser
+        how = 0 if getrandbits(2) else getrandbits(2)
+        return "p1-text", p1_seal(p1_mutate(body) + b"!", how)
+    if r < 12:  # raw bytes mutated: the CRC mostly broken
+        return "p1-raw", m_bitflip(t, None) if getrandbits(1) else m_byteset(t, None)
+    if r < 13:  # cut anywhere, CRC digits included
+        return "p1-cut", t[: getrandbits(16) % (len(t) + 1)]
+    if r < 14:  # noise with "/" and "!" in it
+        a = bytearray(rbytes(getrandbits(10)))
+        for _ in range(getrandbits(3)):
+            if a:
+                a[getrandbits(16) % len(a)] = choice(b"/!\r\n")
+        return "p1-random", bytes(a)
+    if r < 15:  # an HDLC frame: a Norwegian meter on a P1 setting
+        return "p1-hdlc", choice(RAW_FRAMES)
+    return "p1-capture", t
+
+
+class P1Checked:
+    # RingBuffer -> p1.Decoder, fed like Checked.feed; each reading checked in on_reading
+    def __init__(self):
+        self.decoder = p1.Decoder(self._on_reading)
+        self.ring = RingBuffer()
+        self.scratch = bytearray(64)
+        self.inbox = bytearray(64)
+        self.sizes = bytearray(1 + getrandbits(6) for _ in range(4096))
+        self.ci = 0
+        self.messages = 0
+        self.last_fp = -1
+        self.bad_value = 0  # readings with a number or text out of range
+
+    def _on_reading(self, rd):
+        self.messages += 1
+        self.last_fp = fingerprint(rd)
+        for f in range(NUMERIC):
+            if rd.present[f] and not (0 <= rd.lo[f] < 65536 and -_MASK30 - 1 <= rd.hi[f] <= _MASK30):
+                self.bad_value += 1
+        for f in range(NUMERIC, FIELDS):
+            if rd.present[f] and rd.text_len[f] > 32:
+                self.bad_value += 1
+
+    def feed(self, src, s, e):
+        ring = self.ring
+        dec = self.decoder
+        sc = self.scratch
+        box = self.inbox
+        sizes = self.sizes
+        ci = self.ci
+        while s < e:
+            c = sizes[ci]
+            ci = (ci + 1) & 4095
+            if c > e - s:
+                c = e - s
+            copy(sc, 0, src, s, c)
+            ring.put(sc, c)
+            n = ring.get(box)
+            if n:
+                dec.feed(box, n)
+            s += c
+        self.ci = ci
+
+
+def p1_run(total, seed_, pool, starts):
+    # total inputs in batches, through the pool (the HDLC run's: the unix port's heap holds one);
+    # every 16th a good telegram that must decode once with its values
+    random.seed(seed_ * 7919 + 1)
+    probe_of = array("i", bytes(4 * _BATCH))  # -1 for junk, else the P1_PROBES index
+    c = P1Checked()
+    d = c.decoder
+    names = {}
+    inputs = slashes = size = 0
+    t0 = _now()
+    while inputs < total:
+        n = min(_BATCH, total - inputs)
+        gc.collect()
+        p = k = 0
+        while k < n:
+            if k % _PROBE_EVERY == _PROBE_EVERY - 1:
+                j = getrandbits(8) % len(P1_PROBES)
+                name, data = "p1-probe", P1_PROBES[j][0]
+            else:
+                j = -1
+                name, data = p1_junk()
+            if p + len(data) > len(pool):
+                break
+            pool[p : p + len(data)] = data
+            starts[k] = p
+            probe_of[k] = j
+            slashes += data.count(b"/")
+            names[name] = names.get(name, 0) + 1
+            p += len(data)
+            k += 1
+        starts[k] = p
+        gc.collect()
+        before = gc.mem_alloc() if _MPY else 0
+        fail = None
+        micropython.heap_lock()
+        try:
+            i = 0
+            while i < k:
+                m = c.messages
+                c.feed(pool, starts[i], starts[i + 1])
+                j = probe_of[i]
+                if j >= 0:
+                    if c.messages != m + 1 or c.last_fp != P1_PROBES[j][1]:
+                        fail = i
+                        break
+                    d.crc_seen = i & 16 == 0  # after every other probe, telegrams without a CRC are taken again
+                i += 1
+        except Exception as e:  # noqa: BLE001  an escaping exception is what the fuzzer looks for
+            fail = e
+        finally:
+            micropython.heap_unlock()
+        after = gc.mem_alloc() if _MPY else 0
+        inputs += k
+        size += p
+        errs = []
+        if isinstance(fail, Exception):
+            errs.append("raised %r" % (fail,))
+        elif fail is not None:
+            errs.append("probe %d: %d messages, fingerprint %d, want one with %d" % (fail, c.messages - m, c.last_fp, P1_PROBES[probe_of[fail]][1]))
+        if after != before:
+            errs.append("heap grew by %d bytes under the lock" % (after - before))
+        if c.bad_value:
+            errs.append("%d readings with values out of range" % c.bad_value)
+        open_ = 1 if d._state else 0
+        if fail is None and slashes != d.frames_ok + d.bad_crc + d.cut + open_:
+            errs.append("telegrams begun %d != ok %d + bad_crc %d + cut %d + open %d" % (slashes, d.frames_ok, d.bad_crc, d.cut, open_))
+        if d.no_crc > d.frames_ok:
+            errs.append("no_crc %d > frames_ok %d" % (d.no_crc, d.frames_ok))
+        if errs:
+            print("fuzz_mpy: p1 FAIL seed %d after %d inputs: %s" % (seed_, inputs, "; ".join(errs)))
+            bad = fail if isinstance(fail, int) else k - 1
+            print("fuzz_mpy: p1 input %d of its batch, hex: %s" % (bad, bytes(pool[starts[bad] : starts[bad + 1]]).hex()))
+            return 1
+    s = _elapsed(t0)
+    kinds = ", ".join("%s %d" % (x, names[x]) for x in sorted(names))
+    print("fuzz_mpy: p1 kinds: " + kinds)
+    print("fuzz_mpy: p1 OK %d inputs, %d bytes in %.1f s, heap unchanged under heap_lock; telegrams_ok=%d bad_crc=%d no_crc=%d cut=%d skipped=%d"
+          % (inputs, size, s, d.frames_ok, d.bad_crc, d.no_crc, d.cut, d.skipped))
+    return 0
+
+
+def p1_setup():
+    if P1_TELEGRAMS:
+        return
+    for r in records("p1"):
+        P1_TELEGRAMS.append(r["bytes"])
+        if r["crc_ok"]:
+            got = []
+            dd = p1.Decoder(lambda rd: got.append(fingerprint(rd)))
+            dd.feed(r["bytes"], len(r["bytes"]))
+            P1_PROBES.append((r["bytes"] + b"\r\n", got[0]))
+    for k in sorted(CODES):
+        _P1_CODES.append(b"%d.%d.%d" % (k >> 16, k >> 8 & 0xFF, k & 0xFF))
+    _P1_CODES.extend((b"96.1.1", b"1.6.0", b"1.8.1", b"2.8.2", b"24.2.1", b"99.97.0", b"96.14.0"))
+
+
 def main(argv):
     if len(argv) > 1 and argv[1] == "--replay":
         setup()
@@ -1321,6 +1586,9 @@ def main(argv):
             print("fuzz_mpy: %d inputs, %d MB, %.0f s, %.0f inputs/s; %s"
                   % (run.inputs, run.bytes >> 20, s, run.inputs / s if s else 0, run.checked.summary()))
             next_report += 100000
+    p1_setup()
+    if p1_run(max(_P1_MIN, total // _P1_SHARE), seed_, run.pool, run.starts):
+        return 1
     s = _elapsed(t0)
     c = run.checked
     out = c.outcomes

@@ -9,8 +9,11 @@
 # per decoded message on stdout as it is decoded; the counters go to stderr at the end. A malformed
 # hanlog line or hex digit is named on stderr (line, column) and skipped. Exit status: 0; 1 when the
 # input cannot be read, something was skipped as malformed, or an option is wrong.
-# The JSON schema is in docs/decoder.md. With --hours it prints the energy accounting instead
-# (lib/ledger.py, docs/accounting.md): one object per completed clock hour, and one per month.
+# HDLC frames (Norwegian meters) and DSMR P1 telegrams (SE, DK, NL, BE: "/" ... "!CRC") are told
+# apart by the bytes: both decoders read the stream until one of them finds a message whose
+# checksum matches, and from then on that one alone. The JSON schema is in docs/decoder.md.
+# With --hours it prints the energy accounting instead (lib/ledger.py, docs/accounting.md): one
+# object per completed clock hour, and one per month.
 
 import sys
 
@@ -21,16 +24,18 @@ if sys.implementation.name != "micropython":
 
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+import p1  # noqa: E402
 from han_input import Input, Problems, sniff, hanlog, hex_text  # noqa: E402  (beside this file)
 
 _USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [--key HEX [--auth-key HEX]] [FILE]
 
-Decode a HAN port capture (HDLC frames with DLMS data-notifications) into JSON lines.
+Decode a HAN port capture (HDLC frames with DLMS data-notifications, or DSMR P1 telegrams,
+recognised from the bytes) into JSON lines.
   FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
                         tools/capture.py, see docs/capture-format.md) is recognised by itself and
                         the bytes of its records are decoded in order; anything else is raw bytes
   --hex                 the input is hex text (whitespace ignored), not raw bytes or hanlog
-  --kamstrup-energy-wh  Kamstrup energy registers count Wh (Swedish meters), not 10 Wh
+  --kamstrup-energy-wh  Kamstrup energy registers (HDLC) count Wh (Swedish meters), not 10 Wh
   --hours               print the clock hours of import and export from the registers instead,
                         each as soon as it is known, and the month's capacity peaks after each
                         month and at the end (docs/accounting.md)
@@ -89,10 +94,17 @@ def main(argv):
     out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
     decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"], key=options["key"], auth_key=options["auth_key"])
     assembler = Assembler(decoder.apdu)
+    telegrams = p1.Decoder(out)
+    kind = [None]  # "hdlc" or "p1" once a message of that kind has passed its checksum
 
     def feed(chunk):
         if chunk:
-            assembler.feed(chunk, len(chunk))
+            if kind[0] != "p1":
+                assembler.feed(chunk, len(chunk))
+            if kind[0] != "hdlc":
+                telegrams.feed(chunk, len(chunk))
+            if kind[0] is None:
+                kind[0] = "hdlc" if assembler.frames_ok else "p1" if telegrams.frames_ok else None
             _flush()  # each message as it is decoded, also into a pipe
 
     if options["hex"]:
@@ -106,6 +118,11 @@ def main(argv):
             while chunk:
                 feed(chunk)
                 chunk = src.read()
+    if kind[0] == "p1":
+        t = telegrams
+        sys.stderr.write("telegrams_ok=%d bad_crc=%d no_crc=%d cut=%d skipped=%d\n" % (t.frames_ok, t.bad_crc, t.no_crc, t.cut, t.skipped))
+        _finish(ledger, problems)
+        return
     a = assembler
     line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
     d = decoder
@@ -115,6 +132,10 @@ def main(argv):
     if d.last_unknown_list_len:
         line += " last_unknown_list=%s" % str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "ascii")
     sys.stderr.write(line + "\n")
+    _finish(ledger, problems)
+
+
+def _finish(ledger, problems):
     if ledger and ledger.unreported:
         ledger.on_month()  # the month so far
     problems.summary()
