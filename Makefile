@@ -104,7 +104,7 @@ sim: venv system-deps
 # Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked,
 # then coverage-guided under CPython (docs/fuzzing.md); INPUTS=N SEED=N SECONDS=N
 fuzz: venv
-	$(MICROPYTHON) tools/fuzz_mpy.py $(or $(INPUTS),2000000) $(or $(SEED),1)
+	$(MICROPYTHON) -X heapsize=8M tools/fuzz_mpy.py $(or $(INPUTS),2000000) $(or $(SEED),1)
 	$(PY) tools/fuzz_cpython.py --time $(or $(SECONDS),120) --seed $(or $(SEED),1)
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,

@@ -67,6 +67,8 @@ class UnreadSocket:
 def test_an_update_without_the_session_token_or_from_another_site_is_refused_before_its_body_is_read():
     import time
 
+    for name in ("form_req", "app_update", "updater"):  # imported by an earlier test (test_lib_imports imports every module)
+        sys.modules.pop(name, None)
     app = App()
     app.auth = [0, 0, "a" * 32, "b" * 32, time.ticks_ms()]  # a login's session and CSRF token
     session = "Cookie: han_session=%s\r\n" % ("a" * 32)

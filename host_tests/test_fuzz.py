@@ -34,7 +34,7 @@ def _keep_random_state():
 
 
 def test_micropython_fuzzer_short_run_under_heap_lock():
-    p = subprocess.run([_MICROPYTHON, os.path.join(_TOOLS, "fuzz_mpy.py"), "30000", "7"],
+    p = subprocess.run([_MICROPYTHON, "-X", "heapsize=8M", os.path.join(_TOOLS, "fuzz_mpy.py"), "30000", "7"],
                        capture_output=True, text=True, timeout=120, cwd=_ROOT)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     last = p.stdout.strip().splitlines()[-1]
@@ -177,7 +177,7 @@ def test_fuzz_regression_on_cpython(r):
 
 
 def test_fuzz_regressions_on_micropython_under_heap_lock():
-    p = subprocess.run([_MICROPYTHON, os.path.join(_TOOLS, "fuzz_mpy.py"), "--replay", _REGRESSIONS],
+    p = subprocess.run([_MICROPYTHON, "-X", "heapsize=8M", os.path.join(_TOOLS, "fuzz_mpy.py"), "--replay", _REGRESSIONS],
                        capture_output=True, text=True, timeout=120, cwd=_ROOT)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert p.stdout.strip().splitlines()[-1] == "fuzz_mpy: replayed %d, 0 failed" % len(_regressions())

@@ -1051,7 +1051,7 @@ def regression_good(r):
 # ---------------------------------------------------------------------------------------------
 # The MicroPython run: batches generated unlocked, fed locked, checked unlocked
 
-_POOL = 384 * 1024  # bytes of inputs per batch: the unix port's default heap is 2 MiB
+_POOL = 384 * 1024  # bytes of inputs per batch: run with -X heapsize=8M (the templates of every layer take much of the default 2 MiB)
 _BATCH = 1024  # inputs per batch at most
 _PROBE_EVERY = 16
 _P1_SHARE = 40  # P1 inputs: one for every 40 HDLC ones (a telegram is 700 bytes of text, parsed byte by byte)
