@@ -161,7 +161,7 @@ del _getenv
         if (text !== controlSeen) {
           controlSeen = text;
           const m = /^fragment (\d+)/m.exec(text);
-          if (m) fragment(mp, parseInt(m[1], 10), o.memLog);
+          if (m) fragment(mp, parseInt(m[1], 10), o.memLog, memInfo);
         }
       }
     }
@@ -174,20 +174,24 @@ del _getenv
 // rest. From then on an allocation larger than `bytes` cannot be placed and grows the heap, which the
 // growth check reports: that proves the largest single allocation stays within `bytes`. The kept
 // objects cost 16 bytes per `bytes` of free heap.
-function fragment(mp, bytes, memLog) {
+function fragment(mp, bytes, memLog, memInfo) {
   mp.runPython("_mpy32_pins = None\nimport gc\ngc.collect()"); // earlier pins go, and the garbage with them
+  // the free bytes of the areas the heap has now, from mem_info (gc.mem_free() adds what the heap
+  // could still grow by, which changes once it has grown)
+  const freeBlocks = Math.floor(memInfo().free / 16) - 8;
   mp.runPython(`
 import gc
 def _fill(free_blocks, every):
-    keep = None  # chains of 2-tuples: one 16-byte block each on a 32-bit port
-    drop = None
+    # 2-tuples, one 16-byte block each on a 32-bit port: the kept ones chained, the others not (a
+    # stale reference to one, left in the Python stack, would keep a whole chain of them alive)
+    keep = None
     for i in range(free_blocks):
         if i % every == every - 1:
             keep = (keep, None)
         else:
-            drop = (drop, None)
+            (None, i)
     return keep
-_mpy32_pins = _fill((gc.mem_free() % (128 * 1024 * 1024)) // 16 - 8, ${Math.floor(bytes / 16) + 1})
+_mpy32_pins = _fill(${freeBlocks}, ${Math.floor(bytes / 16) + 1})
 del _fill
 gc.collect()
 `);
