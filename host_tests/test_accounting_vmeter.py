@@ -66,7 +66,7 @@ class _Run:
         self.hours = []
         self.months = []
         self.before = {}  # meter-clock hour boundary (Unix) -> running totals given out last before it
-        self.known = dict(self.vm.hours)  # the registers of the meters swapped out (replace)
+        self.known = {}  # meter-clock hour boundary (Unix) -> registers (Wh), of a meter swapped out too (and -1: its last)
         self.restart(fresh=True)
         if seconds:
             self.run(seconds, lose)
@@ -84,8 +84,7 @@ class _Run:
 
     def replace(self, maker, seed, registers):
         # the grid company swaps the meter: a new one, counting from registers, from the next 10 s mark
-        self.known.update(self.vm.hours)
-        self.known[-1] = self.vm.energy_wh()  # the old meter's last registers
+        self.known[-1] = self.vm.energy_wh()
         self.vm = VirtualMeter(maker, self.t + 10, seed=seed, registers=registers)
 
     def run(self, seconds, lose=(), deliver=True):
@@ -97,7 +96,7 @@ class _Run:
             s = self.t + self.err  # the meter's clock
             if not deliver or n == 3 and s - s % 3600 in lose:
                 continue
-            self.now = ms // 1000
+            self.now = self.t
             if _FRAMES:
                 self.asm.feed(x, len(x))
             else:
