@@ -30,6 +30,7 @@ SHARED = (
     "test_mqtt_client",
     "test_virtual_meter",
     "test_accounting",
+    "test_accounting_vmeter",
     "test_form_req",
     "test_gcm",
     "test_p1",

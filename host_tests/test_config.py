@@ -106,6 +106,35 @@ def test_tariff_thresholds_and_rule_have_defaults_and_named_errors():
     assert errors == ['tariff.rule: must be one of three_days, single_hour (got "mean")']
 
 
+def test_a_grid_company_preset_gives_its_thresholds_and_given_thresholds_win_saying_so():
+    cfg, errors = config.check(dict(_GOOD, tariff={"preset": "lede"}))
+    assert errors == [] and cfg["tariff.thresholds_kw"] == [5, 10, 15, 20, 25, 50, 75, 100]  # no 2 kW step
+    assert config.check(dict(_GOOD, tariff={"preset": "elvia"}))[0]["tariff.thresholds_kw"][:3] == [2, 5, 10]
+    assert config.check(_GOOD)[0]["tariff.preset"] is None
+    cfg, errors = config.check(dict(_GOOD, tariff={"preset": "Elvia"}))
+    assert errors == ['tariff.preset: must be one of elvia, bkk, glitre, tensio_tn, lede, lnett (got "Elvia")']
+    assert cfg["tariff.preset"] is None and cfg["tariff.thresholds_kw"] == [2, 5, 10, 15, 20, 25, 50, 75, 100]
+    assert _errors(dict(_GOOD, tariff={"preset": 3})) == ["tariff.preset: must be a string (got 3)"]
+    cfg, errors = config.check(dict(_GOOD, tariff={"preset": "lede", "thresholds_kw": [3, 6]}))
+    assert cfg["tariff.thresholds_kw"] == [3, 6]
+    assert errors == ["tariff.thresholds_kw: used as given, not tariff.preset lede's [5, 10, 15, 20, 25, 50, 75, 100] "
+                      "(valid from 2026-05-01); leave one out"]
+    same = [5, 10.0, 15, 20, 25, 50, 75, 100]  # the preset's, written otherwise: nothing to say
+    assert config.check(dict(_GOOD, tariff={"preset": "lede", "thresholds_kw": same}))[1] == []
+    cfg, errors = config.check(dict(_GOOD, tariff={"preset": "lede", "thresholds_kw": [5, 2]}))  # a bad list: the preset's
+    assert cfg["tariff.thresholds_kw"][0] == 5 and len(errors) == 1 and errors[0].startswith("tariff.thresholds_kw: item 2")
+
+
+def test_every_preset_names_the_date_it_is_valid_from_and_rising_thresholds():
+    import tariff_presets
+
+    for name in tariff_presets.NAMES:
+        since, kw = tariff_presets.steps(name)
+        assert len(since) == 10 and since[4] == since[7] == "-" and since[:4] >= "2026", name
+        assert all(kw[i] < kw[i + 1] for i in range(len(kw) - 1)) and config._thresholds(kw) is None, name
+    assert tariff_presets.steps("nope") is None
+
+
 def test_the_accounting_switch_defaults_to_auto_and_names_a_wrong_value():
     cfg, errors = config.check(_GOOD)
     assert errors == [] and cfg["tariff.accounting"] == "auto"

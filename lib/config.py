@@ -50,6 +50,7 @@ SCHEMA = (
     ("watchdog.start_after_s", _INT, 120, False),
     ("http.port", _INT, 80, False),
     ("tariff.thresholds_kw", _KW_LIST, [2, 5, 10, 15, 20, 25, 50, 75, 100], False),  # docs/energy-norway.md
+    ("tariff.preset", _STR, None, False),  # a grid company's thresholds (lib/tariff_presets.py)
     ("tariff.rule", _STR, "three_days", False),
     ("tariff.accounting", _STR, "auto", False),  # auto: on where the heap has room (lib/app.py)
 )
@@ -99,6 +100,7 @@ def check(data, optional=()):
     if not isinstance(data, dict):
         return cfg, ["config must be a JSON object {...}"]
     _check_fields(data, cfg, errors, optional)
+    _preset(data, cfg, errors)
     if cfg["mqtt.tls"] and not cfg["mqtt.ca_file"]:
         # without a CA the broker cannot be told from an impostor: refuse rather than send the password
         errors.append("mqtt.ca_file: missing (mqtt.tls needs the CA certificate that signed the broker's)")
@@ -179,6 +181,8 @@ def _problem(name, kind, value):
         return "must be one of " + ", ".join(SERIAL_SETTINGS)
     if name == "tariff.rule" and value not in TARIFF_RULES:
         return "must be one of " + ", ".join(TARIFF_RULES)
+    if name == "tariff.preset" and _presets().steps(value) is None:
+        return "must be one of " + ", ".join(_presets().NAMES)
     if name == "tariff.accounting" and value not in ACCOUNTING_MODES:
         return "must be one of " + ", ".join(ACCOUNTING_MODES)
     if name in ("wifi.ssid", "mqtt.host", "board") and not value:
@@ -199,6 +203,30 @@ def _thresholds(value):
             return "item %d must be above 0 and above the one before" % (i + 1)
         last = w
     return None
+
+
+def _preset(data, cfg, errors):
+    # tariff.preset's thresholds, unless tariff.thresholds_kw is given too: that one is used then,
+    # and when it differs from the preset's, a message says which is (docs/accounting.md)
+    name = cfg["tariff.preset"]
+    if name is None:
+        return
+    since, kw = _presets().steps(name)
+    found, value = _get(data, "tariff.thresholds_kw")
+    if not found or value is None or _thresholds(value):
+        cfg["tariff.thresholds_kw"] = kw
+    elif [kw_to_w(v) for v in value] != [k * 1000 for k in kw]:
+        errors.append("tariff.thresholds_kw: used as given, not tariff.preset %s's %s (valid from %s); leave one out"
+                      % (name, json.dumps(kw), since))
+
+
+def _presets():
+    # lib/tariff_presets.py, not kept in RAM after the check
+    import sys
+    import tariff_presets
+
+    sys.modules.pop("tariff_presets", None)
+    return tariff_presets
 
 
 def kw_to_w(v):

@@ -109,10 +109,10 @@ def micropython():
 
 
 def accounting():
-    # tools/bench_accounting.py on the unix port (x64) and on the 32-bit WebAssembly port
+    # tools/bench_accounting.py on the unix port (x64) and, a step per call, on the 32-bit WebAssembly port
     exe = os.path.join(os.path.dirname(sys.executable), "micropython")
     out = []
-    for cmd in ([exe, "-X", "heapsize=32M", "tools/bench_accounting.py"], ["node", "tools/mpy32.mjs", "tools/bench_accounting.py"]):
+    for cmd in ([exe, "-X", "heapsize=32M", "tools/bench_accounting.py"], ["node", "tools/bench_accounting32.mjs"]):
         r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
         if r.returncode != 0:
             sys.exit("tools/bench_accounting.py failed:\n" + r.stdout + r.stderr)
@@ -185,8 +185,9 @@ def main():
         print("  accounting per message                       %8d us (on top of the decode)" % a["us_per_message"])
         print("  live accounting message (%d bytes)           %8d us" % (a["live_message_bytes"], a["live_message_us"]))
         print("  its modules' code, compiled from source      %8d bytes" % a["code_bytes"])
-        if a["state_bytes"] is not None:
-            print("  its state after those hours                  %8d bytes" % a["state_bytes"])
+        print("  its state after those hours                  %8d bytes" % a["state_bytes"])
+        if a["allocated_per_message"] is not None:
+            print("  allocated per message (garbage to collect)   %8d bytes" % a["allocated_per_message"])
 
     enc = gcm()
     for g in enc:

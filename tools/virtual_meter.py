@@ -112,8 +112,10 @@ class VirtualMeter:
         for ms, _, frame in self.pushes(seconds):
             yield ms, frame
 
-    def pushes(self, seconds, lists=(1, 2, 3)):
-        # (true Unix time in ms, list number, frame bytes); lists not named are integrated but not encoded
+    def pushes(self, seconds, lists=(1, 2, 3), frames=True):
+        # (true Unix time in ms, list number, frame bytes); lists not named are integrated but not
+        # encoded. frames=False: what the frame would carry instead of its bytes, as encode() takes it:
+        # (P+, P-, Q+, Q-), the registers in the maker's units (list 3), stamp, clock (bytes or None)
         end = self._t + seconds * 10
         while self._t < end:
             t = self._t
@@ -137,7 +139,8 @@ class VirtualMeter:
                 self._update_p(t // 10)
             self._t = t + self._grid
             if n and n in lists:
-                yield (t - self._err) * 100, n, self._frame(n, t // 10)
+                c = self._content(n, t // 10)
+                yield (t - self._err) * 100, n, self._frame(n, c) if frames else c
 
     def _integrate(self, t):
         dt = t - self._last
@@ -166,7 +169,7 @@ class VirtualMeter:
             net = sum(p for p, _ in self._house.phases(s))
             self.power = (max(net, 0),) + self.power[1:]
 
-    def _frame(self, n, s):
+    def _content(self, n, s):
         y, mo, d, hh, mi, ss, wd, dst = oslo_time.local(s)
         if self.maker == "kamstrup":
             stamp = datetime(y, mo, d, wd, hh, mi, ss, 0x8000, 0x80 if dst else 0)
@@ -178,7 +181,11 @@ class VirtualMeter:
             # status 0 and Sunday as weekday 0, as the captures show
             stamp = None
             clock = datetime(y, mo, d, wd % 7, hh, 0, 0, 0, 0) if n == 3 else None
-        return encode(self.maker, n, self.power, self.current, self.voltage, self._frozen, self._ident, stamp, clock)
+        return (self.power,) + ((self._frozen, stamp, clock) if n == 3 else (None, stamp, None))
+
+    def _frame(self, n, content):
+        p, e, stamp, clock = content
+        return encode(self.maker, n, p, self.current, self.voltage, e, self._ident, stamp, clock)
 
 
 def _mix_int(a, b):
