@@ -22,6 +22,8 @@ def test_each_symptom_gets_its_diagnosis():
     code, message = _code(bytes_in=500, ok=3, unknown=3, unknown_list="ISK1020784605887")
     assert code == "unknown_layout" and "ISK1020784605887" in message and "tools/capture.py" in message
     assert _code(bytes_in=500, ok=3, encrypted=3)[0] == "encrypted"
+    wrong = diagnose(100, 500, 3, 0, 0, 0, None, None, _FIXED, 16, 30, 3)
+    assert wrong[0] == "wrong_key" and "meter.key" in wrong[1]
     code, message = _code(bytes_in=500, ok=3, decoded=3, age=2)
     assert code == "ok" and "3 messages" in message
     assert _code(bytes_in=500, ok=3, decoded=3, age=300)[0] == "stale"

@@ -60,6 +60,11 @@ def _device_id():
         return _env("HAN_DEVICE_ID", "host")
 
 
+def _key(hex_text):
+    # meter.key / meter.auth_key (32 hex digits, checked by config.py) as 16 bytes, or None
+    return bytes(int(hex_text[i:i + 2], 16) for i in range(0, 32, 2)) if hex_text else None
+
+
 def _once(name):
     # a module needed now and then (diagnosis, release): imported for one use and dropped again, so
     # that its code and texts take no RAM in between (the names it interned stay)
@@ -99,7 +104,8 @@ class App:
         for e in errors:
             self.log("config: " + e)
         self.ring = RingBuffer()
-        self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"])
+        self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"],
+                               key=_key(cfg["meter.key"]), auth_key=_key(cfg["meter.auth_key"]))
         self.assembler = Assembler(self.decoder.apdu)
         self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
         self.uart = _once("uart_open").open_uart(profile, self.serial.framing)  # needed once: dropped after
@@ -297,8 +303,8 @@ class App:
         age = None if self.last_frame_s is None else uptime - self.last_frame_s
         serial = {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq}
         unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
-        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.encrypted,
-                                           unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s)
+        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.no_key,
+                                           unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s, d.wrong_key)
         return {
             "diagnosis": {"code": code, "message": message},
             "version": VERSION,
@@ -319,6 +325,7 @@ class App:
             "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},
             "frames": {"ok": a.frames_ok, "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped},
             "decoder": {"decoded": d.decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted,
+                        "no_key": d.no_key, "wrong_key": d.wrong_key,
                         "unknown_list": unknown_list, "unknown_items": d.last_unknown_items if d.unknown else None},
             "last_frame_age_s": age,
             "mqtt": {"state": self.mqtt.state, "error": self.mqtt.last_error, "prefix": self.mqtt.prefix, "published": self.mqtt.published,

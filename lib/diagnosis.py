@@ -12,11 +12,14 @@ NO_BYTES = "no_bytes"
 NO_VALID_FRAMES = "no_valid_frames"
 UNKNOWN_LAYOUT = "unknown_layout"
 ENCRYPTED = "encrypted"
+WRONG_KEY = "wrong_key"
 STALE = "stale"
 
 
-def diagnose(uptime_s, bytes_in, frames_ok, decoded, unknown, encrypted, unknown_list, frame_age_s, serial, rx_pin, grace_s=_GRACE_S):
-    # -> (code, message). serial: {"setting", "framing", "settled"} as in the status.
+def diagnose(uptime_s, bytes_in, frames_ok, decoded, unknown, encrypted, unknown_list, frame_age_s, serial, rx_pin, grace_s=_GRACE_S,
+             wrong_key=0):
+    # -> (code, message). serial: {"setting", "framing", "settled"} as in the status. encrypted: frames
+    # dropped for want of a key (meter.key); wrong_key: frames the key set does not open (dlms.py)
     if decoded and frame_age_s is not None and frame_age_s > _STALE_S:
         return STALE, ("No valid frame for %d s, after %d decoded. The meter stopped sending or the cable came loose: "
                        "check the RJ45 plug and the adapter's wires." % (frame_age_s, decoded))
@@ -30,9 +33,12 @@ def diagnose(uptime_s, bytes_in, frames_ok, decoded, unknown, encrypted, unknown
                           "and that the adapter's output goes to RX pin %s." % rx_pin)
     if not frames_ok:
         return NO_VALID_FRAMES, "Bytes arrive but no frame passes its checksum. " + _serial_hint(serial)
+    if wrong_key and not unknown:
+        return WRONG_KEY, ("The meter sends encrypted frames and the key set does not open them (%d so far): check "
+                           "meter.key (and meter.auth_key) against the keys the grid company gave for this meter." % wrong_key)
     if encrypted and not unknown:
-        return ENCRYPTED, ("The meter sends encrypted frames (%d so far) and this firmware has no decryption key support yet. "
-                           "Ask the grid company whether encryption can be turned off for the HAN port." % encrypted)
+        return ENCRYPTED, ("The meter sends encrypted frames (%d so far) and no key is set: ask the grid company for the "
+                           "HAN port's encryption key (and authentication key), and set meter.key (and meter.auth_key)." % encrypted)
     return UNKNOWN_LAYOUT, ("Frames arrive intact, but their layout is unknown (list id %s). Please record a capture "
                             "with tools/capture.py and attach it to an issue so the layout can be added." % (unknown_list or "none"))
 
