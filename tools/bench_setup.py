@@ -108,7 +108,18 @@ def blocks(lines):
     return found
 
 
-def run():
+def romfs_image(tmp, mpy):
+    # the compiled lib under lib/ in a ROMFS image, as `make deploy` writes it to a board's partition
+    src = os.path.join(tmp, "romfs")
+    shutil.copytree(mpy, os.path.join(src, "lib"))
+    image = os.path.join(tmp, "lib.romfs")
+    subprocess.run([os.path.join(os.path.dirname(sys.executable), "mpremote"), "romfs", "--no-mpy", "--output", image, "build", src],
+                   check=True, capture_output=True)
+    return image
+
+
+def run(romfs=False):
+    # romfs: lib runs from a ROMFS image (npm's 1.29 release of the port), its code outside the heap
     node = shutil.which("node")
     if not node:
         return {"skipped": "no node (make node-deps)"}
@@ -118,6 +129,7 @@ def run():
         os.makedirs(mpy)
         os.makedirs(flash)
         compile_lib(mpy)
+        image = [romfs_image(tmp, mpy)] if romfs else []
         with open(os.path.join(flash, "config.json"), "w") as f:
             json.dump({"board": "host", "wifi": {"ssid": "home", "password": "wifi-secret-1"}, "meter": {"serial": "kaifa"},
                        "mqtt": {"host": "192.0.2.1", "user": "han", "password": "mqtt-secret-2"},
@@ -126,7 +138,7 @@ def run():
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()
-        proc = subprocess.Popen([node, os.path.join(ROOT, "tools", "bench_setup32.mjs"), mpy, flash, str(port)], cwd=flash,
+        proc = subprocess.Popen([node, os.path.join(ROOT, "tools", "bench_setup32.mjs"), mpy, flash, str(port)] + image, cwd=flash,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         failed, client = [], None
         base, steps, dump, head, code = None, [], None, None, {}
@@ -165,7 +177,8 @@ def run():
                 request = None
         if len(out) < len(REQUESTS):
             failed.append("%d requests seen, %d made" % (len(out), len(REQUESTS)))
-        return {"requests": [dict(r, request=name) for name, r in zip(REQUESTS, out)], "code_bytes": code, "failed": failed}
+        return {"requests": [dict(r, request=name) for name, r in zip(REQUESTS, out)], "code_bytes": code, "failed": failed,
+                "romfs": romfs}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -174,7 +187,8 @@ def report(r):
     if "skipped" in r:
         print("setup page: 32-bit runtime skipped: " + r["skipped"])
         return
-    print("settings page at 32 bits (WebAssembly MicroPython, lib as .mpy; beyond the loop's heap, a pass's garbage included)")
+    print("settings page at 32 bits (WebAssembly MicroPython, lib as .mpy %s; beyond the loop's heap, a pass's garbage included)"
+          % ("from ROMFS" if r.get("romfs") else "from files"))
     for q in r["requests"]:
         print("  %-40s peak in use %6d B, largest allocation %5d B%s" % (q["request"], q["peak_in_use_bytes"], q["largest_allocation_bytes"],
                                                                          " (1000 SHA-256 rounds' garbage)" if "login" in q["request"] else ""))
@@ -186,6 +200,9 @@ def report(r):
 def main():
     r = run()
     report(r)
+    r["from_romfs"] = run(romfs=True)
+    report(r["from_romfs"])
+    r["failed"] = r.get("failed", []) + r["from_romfs"].get("failed", [])
     return r
 
 

@@ -1,19 +1,24 @@
 // bench_setup32.mjs Provides the settings page's heap figures on the 32-bit WebAssembly MicroPython: tools/bench_setup_mpy.py's web step driven a pass per call.
 // MIT license
 //
-//   node tools/bench_setup32.mjs <folder with lib compiled to .mpy> <flash dir with config.json> <port>
+//   node tools/bench_setup32.mjs <folder with lib compiled to .mpy> <flash dir with config.json> <port> [<ROMFS image>]
+// With a ROMFS image (the same lib under lib/), lib runs from it, mounted at /rom outside the heap.
 // This port collects garbage only between calls from JS, so each pass of the web step is one call, its
 // block table (with the pass's garbage) another, and the collection a third. After GET /bench-end, the
 // heap each module of a request takes (its code: bytecode and constants, in RAM as a device loads an .mpy).
+import fs from "fs";
 import path from "path";
 import { fileURLToPath } from "url";
 import { start } from "./mpy32.mjs";
 
 const ROOT = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
-const [mpyDir, flash, port] = process.argv.slice(2);
-const mp = await start({ net: true, copy: [path.resolve(mpyDir), path.resolve(flash)], cwd: path.resolve(flash) });
+const [mpyDir, flash, port, image] = process.argv.slice(2);
+const romfs = image ? fs.readFileSync(image) : null;
+const mp = await start({ net: true, copy: romfs ? [path.resolve(flash)] : [path.resolve(mpyDir), path.resolve(flash)],
+    cwd: path.resolve(flash), romfs });
+const lib = romfs ? "/rom/lib" : path.resolve(mpyDir);
 mp.runPython(`import sys, gc
-sys.path[:0] = [${JSON.stringify(path.resolve(mpyDir))}, ${JSON.stringify(path.join(ROOT, "tools"))}]
+sys.path[:0] = [${JSON.stringify(lib)}, ${JSON.stringify(path.join(ROOT, "tools"))}]
 import bench_setup_mpy as b
 b.setup(${Number(port)}, ${JSON.stringify(path.join(ROOT, "boards"))})
 gc.collect()`);

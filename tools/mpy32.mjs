@@ -20,6 +20,8 @@ import { fileURLToPath, pathToFileURL } from "url";
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const PACKAGE = "@micropython/micropython-webassembly-pyscript"; // the version is pinned in the Makefile
 const MODULE = path.join(ROOT, "build", "npm", "node_modules", PACKAGE, "micropython.mjs");
+// its release with ROMFS (the Makefile's MPY32_ROMFS_NPM): start({romfs}) runs on it
+const ROMFS_MODULE = path.join(ROOT, "build", "npm-romfs", "node_modules", PACKAGE, "micropython.mjs");
 // what scripts and tests read, relative to the repo; copied in at the same absolute paths
 const COPIED = ["lib", "firmware", "host_tests", "tools", "boards", "docs", "build/host-lib"];
 const SKIPPED = new Set(["__pycache__", ".pytest_cache", "node_modules", ".git"]);
@@ -106,13 +108,17 @@ function heapTotal(mp) {
     };
 }
 
-export async function start({ heapsize = DEFAULT_HEAP, net = false, copy = [], cwd = process.cwd() } = {}) {
-    // the runtime loaded, the repo (and `copy` dirs) in its MEMFS, chdir'd to cwd; --net's socket if asked
-    if (!fs.existsSync(MODULE)) {
-        throw new Error(`${MODULE} is missing: run \`make test-micropython32\` (it installs ${PACKAGE} with npm)`);
+export async function start({ heapsize = DEFAULT_HEAP, net = false, copy = [], cwd = process.cwd(), romfs = null } = {}) {
+    // the runtime loaded, the repo (and `copy` dirs) in its MEMFS, chdir'd to cwd; --net's socket if asked;
+    // romfs: a ROMFS image (bytes) mounted at /rom outside the GC heap, as a board's partition
+    const module = romfs ? ROMFS_MODULE : MODULE;
+    if (!fs.existsSync(module)) {
+        throw new Error(`${module} is missing: run \`make node-deps\` (it installs ${PACKAGE} with npm)`);
     }
-    const { loadMicroPython } = await import(pathToFileURL(MODULE).href);
-    const mp = await loadMicroPython({ heapsize, linebuffer: false, stdout: out.put, stderr: err.put });
+    const { loadMicroPython } = await import(pathToFileURL(module).href);
+    const options = { heapsize, linebuffer: false, stdout: out.put, stderr: err.put };
+    if (romfs) options.romfs = romfs;
+    const mp = await loadMicroPython(options);
     for (const dir of COPIED) copyTree(mp.FS, path.join(ROOT, dir));
     for (const name of fs.readdirSync(ROOT)) {
         const p = path.join(ROOT, name);
