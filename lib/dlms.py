@@ -13,6 +13,8 @@ from obis import field
 import meter_aidon
 import meter_kaifa
 import meter_kamstrup
+import meter_positional
+import meter_registers
 
 _BAD_TAG = const(3)  # gcm.BAD_TAG (gcm.py is imported only with a key)
 
@@ -126,6 +128,11 @@ class Decoder:
         first = wk.buf[wk.pos]
         if first == VISIBLE_STRING:
             return meter_kamstrup.decode(wk, rd, n, self.kamstrup_energy_in_wh)
+        status = meter_positional.decode(wk, rd, n)  # lists from abroad known by their element types
+        if status != UNKNOWN:
+            return status
+        if meter_registers.fits(wk):
+            return meter_registers.decode(wk, rd, n)
         if first == OCTET_STRING and wk.buf[wk.pos + 1] == 6:
             return meter_kaifa.decode_pairs(wk, rd, n)
         return meter_kaifa.decode(wk, rd, n)
