@@ -33,6 +33,7 @@ SHARED = (
     "test_accounting_vmeter",
     "test_form_req",
     "test_gcm",
+    "test_layouts_abroad",
     "test_p1",
 )
 

@@ -126,6 +126,10 @@ class Decoder:
         first = wk.buf[wk.pos]
         if first == VISIBLE_STRING:
             return meter_kamstrup.decode(wk, rd, n, self.kamstrup_energy_in_wh)
+        if not _kaifa(wk, n):
+            status = _abroad(wk, rd, n)
+            if status != UNKNOWN:
+                return status
         if first == OCTET_STRING and wk.buf[wk.pos + 1] == 6:
             return meter_kaifa.decode_pairs(wk, rd, n)
         return meter_kaifa.decode(wk, rd, n)
@@ -161,6 +165,30 @@ def _one_notification(wk, buf, start, end):
     elif b != 0:
         return False
     return wk.skip() and wk.pos == end
+
+
+def _kaifa(wk, n):
+    # whether a structure body is Kaifa's Norwegian or Swedish one: P+ alone (list 1), or the list
+    # id "KFM..." first, bare or after its OBIS code 0.2.129
+    b = wk.buf
+    p = wk.pos
+    if n == 1:
+        return True
+    if p + 8 <= wk.end and b[p] == OCTET_STRING and b[p + 1] == 6 and b[p + 4] == 0 and b[p + 5] == 2 and b[p + 6] == 129:
+        p += 8
+    return p + 5 <= wk.end and b[p] == OCTET_STRING and b[p + 2] == 0x4B and b[p + 3] == 0x46 and b[p + 4] == 0x4D
+
+
+def _abroad(wk, rd, n):
+    # the layouts of meters outside Norway, imported when the first such body comes (one time
+    # only): Norwegian meters never pay the RAM they take (docs/firmware.md, "Memory")
+    import meter_positional
+    import meter_registers
+
+    status = meter_positional.decode(wk, rd, n)  # OBIS-less lists known by their element types
+    if status == UNKNOWN and meter_registers.fits(wk):
+        status = meter_registers.decode(wk, rd, n)
+    return status
 
 
 def _name_maker(rd):

@@ -16,14 +16,14 @@ def decode(wk, rd, n):
         if not wk.store(rd, f, 0):
             return MALFORMED
         for i in range(m - 2):
-            if i == 0 and 0 <= f < NUMERIC and _scaler(wk, rd, f):
+            if i == 0 and 0 <= f < NUMERIC and scaler_unit(wk, rd, f):
                 continue
             if not wk.skip():
                 return MALFORMED
     return OK
 
 
-def _scaler(wk, rd, f):
+def scaler_unit(wk, rd, f):
     # 02 02 0F <scaler i8> 16 <unit>: the value is raw * 10**scaler; False leaves pos unchanged
     p = wk.pos
     b = wk.buf
