@@ -34,6 +34,7 @@ SHARED = (
     "test_form_req",
     "test_gcm",
     "test_p1",
+    "test_mbus",
 )
 
 
