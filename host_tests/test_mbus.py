@@ -388,3 +388,36 @@ def test_mbus_and_block_paths_allocate_nothing_under_heap_lock():
     assert sum(d.decoded for _, d, _ in paths[5:7]) == 2 * 2 * 2  # warm-up and locked run, two messages each
     assert sum(d.encrypted for _, d, _ in paths[:5]) == 2 * 4
     assert paths[7][1].blocks.blocks == 2 * 3
+
+
+def test_counters_wrap_at_2_to_the_30_under_heap_lock():
+    # small ints on a 32-bit port stop at 2**30 - 1: every counter wraps before it would allocate
+    top = (1 << 30) - 1
+    a = Assembler(lambda buf, start, end: None, apdu_max=300)
+    body = bytes([0x08, 0x01, 0x72, 1, 2])
+    other = bytes([0x68, 5, 5, 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+    good = mbus_frames(b"\x0f\x00", 100)
+    long = mbus_frames(bytes(400), 200)
+    broken = bytearray(good)
+    broken[6] ^= 1
+    data = bytearray(b"\x00" + bytes(broken) + other + long + long[: len(long) // 2] + good)
+    from gbt import Blocks
+
+    b = Blocks(100)
+    blocks = [bytearray(x) for x in gbt_blocks(bytes(150), 60)] + [bytearray(x) for x in gbt_blocks(bytes(200), 60)]
+    del blocks[4]  # the first message is too long for 100 bytes; the second loses its second block
+    blocks += [bytearray(x) for x in gbt_blocks(bytes(20), 60)]
+
+    def run():
+        for name in ("frames_ok", "bad_checksum", "oversize", "bad_sequence", "other_ci", "skipped"):
+            setattr(a, name, top)
+        for name in ("blocks", "messages", "lost", "oversize"):
+            setattr(b, name, top)
+        a.feed(data, len(data))
+        for x in blocks:
+            b.add(x, 0, len(x))
+
+    _locked(run)
+    # each run adds 5 good frames, one of each fault and 14 skipped bytes to 2**30 - 1: n - 1 after the wrap
+    assert (a.frames_ok, a.bad_checksum, a.oversize, a.bad_sequence, a.other_ci, a.skipped) == (4, 0, 0, 0, 0, 13)
+    assert (b.blocks, b.messages, b.lost, b.oversize) == (6, 0, 0, 0)  # 7 blocks, one message of each fate
