@@ -92,3 +92,30 @@ def glo_ciphered(apdu, key, auth_key, sc=0x30, title=b"TESTMTR\x01", counter=b"\
     n = 5 + len(body) + len(tag)
     length = bytes([n]) if n < 0x80 else (bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xFF]))
     return b"\xdb\x08" + title + length + bytes([sc]) + counter + bytes(body) + tag
+
+
+def mbus_frames(apdu, size=250, control=0x53):
+    # apdu as an Austrian meter sends it: M-Bus long frames (docs/decoder.md) of up to size data
+    # bytes each, the CI numbering the segments (10 alone; 00, 01, .. then 1n); an L above 255 is
+    # sent wrapped in its byte, as Sagemcom T210-D meters do
+    pieces = [apdu[i : i + size] for i in range(0, len(apdu), size)] or [b""]
+    out = b""
+    for i, piece in enumerate(pieces):
+        ci = i & 0x0F | (0x10 if i == len(pieces) - 1 else 0)
+        body = bytes([control, 0xFF, ci, 0x01, 0x67]) + bytes(piece)
+        n = len(body) & 0xFF
+        out += bytes([0x68, n, n, 0x68]) + body + bytes([sum(body) & 0xFF, 0x16])
+    return out
+
+
+def gbt_blocks(apdu, size=112):
+    # apdu in general-block-transfer blocks (docs/decoder.md), each a whole APDU: E0, control
+    # (80 on the last block, 40 streaming), block number from 1, acknowledged 0, A-XDR length
+    pieces = [apdu[i : i + size] for i in range(0, len(apdu), size)]
+    out = []
+    for i, piece in enumerate(pieces):
+        n = len(piece)
+        length = bytes([n]) if n < 0x80 else (bytes([0x81, n]) if n < 0x100 else bytes([0x82, n >> 8, n & 0xFF]))
+        control = 0xC0 if i == len(pieces) - 1 else 0x40
+        out.append(bytes([0xE0, control, (i + 1) >> 8, (i + 1) & 0xFF, 0, 0]) + length + bytes(piece))
+    return out

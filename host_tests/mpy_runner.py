@@ -35,6 +35,7 @@ SHARED = (
     "test_gcm",
     "test_layouts_abroad",
     "test_p1",
+    "test_mbus",
 )
 
 

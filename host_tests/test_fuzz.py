@@ -42,6 +42,10 @@ def test_micropython_fuzzer_short_run_under_heap_lock():
     assert "decoded=" in last and " malformed=" in last and "oversize=" in last
     p1_line = [x for x in p.stdout.splitlines() if x.startswith("fuzz_mpy: p1 OK 750 inputs")]
     assert p1_line and "heap unchanged under heap_lock" in p1_line[0] and "no_crc=0 " not in p1_line[0], p.stdout[-2000:]
+    mbus_line = [x for x in p.stdout.splitlines() if x.startswith("fuzz_mpy: mbus OK 1500 inputs")]
+    assert mbus_line and "heap unchanged under heap_lock" in mbus_line[0], p.stdout[-2000:]
+    for zero in ("frames_ok=0 ", "bad_checksum=0 ", "bad_sequence=0 ", "joined=0 ", "decoded=0 ", "malformed=0 "):
+        assert zero not in mbus_line[0], (zero, mbus_line[0])  # every path of the assembler and the block joiner taken
 
 
 def test_atheris_short_run(tmp_path):
@@ -166,6 +170,29 @@ def test_the_p1_fuzzer_passes_on_cpython(capsys):
     F.setup(4)
     F.p1_setup()
     assert F.p1_run(300, 4, bytearray(F._POOL), F.array("i", bytes(4 * (F._BATCH + 1)))) == 0, capsys.readouterr().out
+
+
+def _mbus_run(seed):
+    F.setup(seed)
+    F.mbus_setup()
+    return F.mbus_run(400, seed, bytearray(F._POOL), F.array("i", bytes(4 * (F._BATCH + 1))))
+
+
+def test_the_mbus_fuzzer_passes_on_cpython(capsys):
+    assert _mbus_run(5) == 0, capsys.readouterr().out
+
+
+def test_the_mbus_checks_catch_segments_joined_onto_the_last_message(monkeypatch, capsys):
+    _planted(monkeypatch, "mbus", "Assembler", "_segment", "            self._apdu_len = 0\n            self._dropping = False",
+             "            self._dropping = False")
+    assert _mbus_run(5) == 1
+    assert "mbus FAIL" in capsys.readouterr().out
+
+
+def test_the_mbus_checks_catch_a_joined_block_message_not_accounted(monkeypatch, capsys):
+    _planted(monkeypatch, "gbt", "Blocks", "add", "self.messages = add(self.messages, 1)", "pass")
+    assert _mbus_run(5) == 1
+    assert "decoder counted" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("r", _regressions(), ids=lambda r: r["id"])

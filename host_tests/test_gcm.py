@@ -12,6 +12,7 @@ import gcm
 from gcm import Gcm
 from dlms import Decoder
 from hdlc import Assembler
+import mbus
 from corpus import records, good_hdlc, hdlc_frame, info_of, glo_ciphered, Pipeline, _DIR
 
 _MICROPYTHON = sys.implementation.name == "micropython"
@@ -48,15 +49,12 @@ def _keys(r):
 
 
 def _mbus_apdu(data):
-    # the DLMS bytes of concatenated M-Bus long frames: 68 L L 68, then C A CI STSAP DTSAP dropped,
-    # up to the checksum and 16 (framing is not this test's subject)
-    out = bytearray()
-    i = 0
-    while i < len(data):
-        n = data[i + 1]
-        out += data[i + 9 : i + 4 + n]
-        i += n + 6
-    return out
+    # the DLMS message of concatenated M-Bus long frames, joined by the M-Bus assembler
+    out = []
+    a = mbus.Assembler(lambda buf, start, end: out.append(bytearray(buf[start:end])))
+    a.feed(data, len(data))
+    assert a.frames_ok == 2 and len(out) == 1
+    return out[0]
 
 
 def _feed(r, decoder):
@@ -66,8 +64,9 @@ def _feed(r, decoder):
         a.feed(r["bytes"], len(r["bytes"]))
         assert a.frames_ok == 1, r["id"]
     else:
-        apdu = _mbus_apdu(r["bytes"])
-        decoder.apdu(apdu, 0, len(apdu))
+        a = mbus.Assembler(decoder.apdu)
+        a.feed(r["bytes"], len(r["bytes"]))
+        assert a.frames_ok == 2, r["id"]
 
 
 def _plaintext(r):
@@ -239,15 +238,15 @@ def test_decrypting_and_decoding_allocate_nothing_under_heap_lock():
     cases = []
     for r in records("encrypted"):
         key, auth_key = _keys(r)
-        data = r["bytes"] if r["framing"] == "hdlc" else hdlc_frame(b"\xe6\xe7\x00" + _mbus_apdu(r["bytes"]))
-        cases.append((key, auth_key, data))
-        cases.append((_flipped(key), auth_key, data))
+        framing = Assembler if r["framing"] == "hdlc" else mbus.Assembler
+        cases.append((key, auth_key, r["bytes"], framing))
+        cases.append((_flipped(key), auth_key, r["bytes"], framing))
     for r in good_hdlc("aidon")[:2] + good_hdlc("kaifa")[:2]:
-        cases.extend((_KEY, _AUTH_KEY, _sealed_frame(r, sc)) for sc in (0x30, 0x20, 0x10))
+        cases.extend((_KEY, _AUTH_KEY, _sealed_frame(r, sc), Assembler) for sc in (0x30, 0x20, 0x10))
     paths = []
-    for key, auth_key, data in cases:
+    for key, auth_key, data, framing in cases:
         d = Decoder(key=key, auth_key=auth_key)
-        paths.append((Assembler(d.apdu), d, bytearray(data), len(data)))
+        paths.append((framing(d.apdu), d, bytearray(data), len(data)))
 
     def run():
         for a, d, data, n in paths:

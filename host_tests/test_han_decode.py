@@ -362,3 +362,32 @@ def test_key_options_decrypt_encrypted_meters_and_name_a_wrong_key():
             assert p.returncode == 0 and "encrypted=1 " + counts in p.stderr.decode(), (args, p.stderr)
         p = _run(runtime, ["--key", "0011"])
         assert p.returncode == 1 and b"--key needs 32 hex digits" in p.stderr
+
+
+def test_recognises_mbus_long_frames_from_the_bytes_on_both_runtimes(tmp_path):
+    # Norwegian messages in M-Bus segments (known values) among noise, one frame broken; then an
+    # Austrian corpus message decrypted with its published key
+    from corpus import info_of, mbus_frames
+
+    with open(_DIR + "expected.json") as f:
+        expected = json.load(f)
+    frames = good_hdlc("aidon", "kaifa")[:4]
+    streams = [mbus_frames(info_of(r["bytes"])[3:], 120) for r in frames]
+    bad = bytearray(streams[1])
+    bad[20] ^= 1
+    data = b"\x00\x11noise" + b"".join(streams[:2]) + bytes(bad) + b"".join(streams[2:])
+    capture = tmp_path / "mbus.bin"
+    capture.write_bytes(data)
+    tirol = [r for r in records("encrypted") if r["id"] == "enc-kaifa-tirol-example"][0]
+    outputs = []
+    for runtime in _RUNTIMES:
+        p = _run(runtime, [str(capture)])
+        assert p.returncode == 0, p.stderr
+        assert [json.loads(line) for line in p.stdout.splitlines()] == [expected[r["id"]] for r in frames]
+        err = p.stderr.decode().strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("frames_ok=") and " bad_checksum=1 " in err[0], err
+        outputs.append(p.stdout)
+        p = _run(runtime, ["--hex", "--key", tirol["key"]["encryption_key"]], tirol["hex"].encode())
+        err = p.stderr.decode()
+        assert p.returncode == 0 and "frames_ok=2 bad_checksum=0 " in err and "encrypted=1 no_key=0 wrong_key=0" in err, err
+    assert outputs[0] == outputs[1]

@@ -15,6 +15,7 @@ import meter_kaifa
 import meter_kamstrup
 
 _BAD_TAG = const(3)  # gcm.BAD_TAG (gcm.py is imported only with a key)
+_BLOCK_MALFORMED = const(-2)  # gbt.MALFORMED (gbt.py is imported at the first block)
 
 _DATA_NOTIFICATION = const(0x0F)
 _GENERAL_GLO_CIPHERING = const(0xDB)
@@ -45,6 +46,7 @@ class Decoder:
             from gcm import Gcm  # only where a key is set: Norwegian meters never pay for it
 
             self.cipher = Gcm(key, auth_key)
+        self.blocks = None  # gbt.Blocks, made at the first general-block-transfer block
         self.last_unknown_tag = -1  # APDU tag, or 0x0F with the list below, of the last unknown
         self.last_unknown_items = 0
         self.last_unknown_list = bytearray(32)
@@ -58,6 +60,8 @@ class Decoder:
         rd.clear()
         wk.reset(buf, start, end)
         tag = wk.byte()
+        if tag == _GENERAL_BLOCK_TRANSFER:
+            return self._block(buf, start, end)
         if tag == _GENERAL_GLO_CIPHERING or tag == _GENERAL_DED_CIPHERING:
             self.encrypted = add(self.encrypted, 1)
             status = self._decipher(buf, start, end)
@@ -80,6 +84,27 @@ class Decoder:
             self.unknown = add(self.unknown, 1)
             self._remember_unknown(tag, rd)
         return status
+
+    def _block(self, buf, start, end):
+        # one block of a general block transfer: joined in gbt.Blocks, the whole message decoded
+        # when its last block comes. The buffer is made at the first block (once: the meters
+        # that never send blocks never pay for it)
+        b = self.blocks
+        if b is None:
+            from gbt import Blocks
+
+            b = self.blocks = Blocks()
+        if buf is b.buf:  # blocks inside a joined message: no meter sends that
+            self.unknown = add(self.unknown, 1)
+            self._remember_unknown(_GENERAL_BLOCK_TRANSFER, self.reading)
+            return UNKNOWN
+        n = b.add(buf, start, end)
+        if n >= 0:
+            return self.apdu(b.buf, 0, n)
+        if n == _BLOCK_MALFORMED:
+            self.malformed = add(self.malformed, 1)
+            return MALFORMED
+        return OK  # taken; counted in self.blocks
 
     def _decipher(self, buf, start, end):
         # OK with the walker on the plaintext, or the frame counted and dropped

@@ -6,7 +6,7 @@
 #
 # A benchmark, not a test: it prints figures and writes build/bench.json, and fails only if a step cannot run.
 # Input is the "corpus stream": every good HDLC frame of the Aidon, Kaifa and Kamstrup corpora, back to back;
-# and for P1 every corpus telegram with a CRC.
+# for P1 every corpus telegram with a CRC; for M-Bus the messages of the corpus stream in M-Bus segments.
 
 import json
 import os
@@ -176,6 +176,10 @@ def main():
     print("  heap allocated                               %8.1f bytes/frame" % mp["bytes_allocated_per_frame"])
     print("  RingBuffer -> p1.Decoder (P1 telegrams)      %8.1f us/telegram" % mp["p1"]["us_per_telegram"])
     print("  heap allocated                               %8.1f bytes/telegram" % mp["p1"]["bytes_allocated_per_telegram"])
+    mb = mp["mbus"]
+    print("  RingBuffer -> mbus.Assembler -> Decoder      %8.1f us/frame (%d frames, %d messages: the Norwegian ones in M-Bus segments)"
+          % (mb["us_per_frame"], mb["frames"], mb["messages"]))
+    print("  heap allocated                               %8.1f bytes/frame" % mb["bytes_allocated_per_frame"])
     if mp["frames"] != frames:
         print("WARNING: MicroPython decoded %d of %d frames" % (mp["frames"], frames))
 

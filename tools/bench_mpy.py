@@ -1,4 +1,4 @@
-# bench_mpy.py Provides the MicroPython half of make bench: time and heap use per frame of ring -> assembler -> decoder, and per P1 telegram.
+# bench_mpy.py Provides the MicroPython half of make bench: time and heap use per frame of ring -> assembler -> decoder, per P1 telegram and per M-Bus message.
 # MIT license
 #
 # Run with the unix port (tools/bench.py does): micropython tools/bench_mpy.py [corpus dir from the repo root]
@@ -12,11 +12,13 @@ import time
 _here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
 ROOT = _here + "/.."
 sys.path.insert(0, ROOT + "/lib")
+sys.path.insert(0, ROOT + "/host_tests")  # corpus.py: the M-Bus frame builder
 
 from ringbuf import RingBuffer  # noqa: E402  (lib/ has to be on sys.path first)
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
 import p1  # noqa: E402
+import mbus  # noqa: E402
 
 CHUNK = 64  # what the UART handler moves at a time on the device
 MAKERS = ("aidon", "kaifa", "kamstrup")
@@ -97,6 +99,23 @@ def main():
     n, best, allocated, overflow = measure(stream, dec, dec)
     out["p1"] = {"telegrams": n, "us_per_telegram": best / (REPS * n), "bytes_allocated_per_telegram": allocated / n,
                  "bytes_in": len(stream), "bad_crc": dec.bad_crc, "overflow": overflow}
+    from corpus import info_of, mbus_frames
+
+    hdlc_stream = corpus_stream()
+    stream = bytearray()
+    i = frames = 0
+    while i < len(hdlc_stream):  # each Norwegian message in M-Bus segments of 250 bytes, as an Austrian meter sends
+        n = ((hdlc_stream[i + 1] & 7) << 8 | hdlc_stream[i + 2]) + 2
+        apdu = info_of(hdlc_stream[i : i + n])[3:]
+        stream += mbus_frames(apdu)
+        frames += (len(apdu) + 249) // 250
+        i += n
+    dec = Decoder()
+    asm = mbus.Assembler(dec.apdu)
+    n, best, allocated, overflow = measure(stream, dec, asm)
+    out["mbus"] = {"messages": n, "frames": frames, "us_per_frame": best / (REPS * frames), "us_per_message": best / (REPS * n),
+                   "bytes_allocated_per_frame": allocated / frames, "bytes_in": len(stream), "bad_checksum": asm.bad_checksum,
+                   "overflow": overflow}
     out["micropython"] = version()
     print(json.dumps(out))
 

@@ -33,10 +33,12 @@ import micropython  # noqa: E402  (the paths above come first)
 from ringbuf import RingBuffer  # noqa: E402
 from hdlc import Assembler  # noqa: E402
 from dlms import Decoder  # noqa: E402
+from gbt import Blocks  # noqa: E402
 import p1  # noqa: E402
 from fastbytes import crc16, copy  # noqa: E402
 from obis import FIELDS, NUMERIC, CODES, field  # noqa: E402
-from corpus import records, glo_ciphered  # noqa: E402
+from corpus import records, glo_ciphered, mbus_frames, gbt_blocks  # noqa: E402
+import mbus  # noqa: E402
 
 getrandbits = random.getrandbits
 randint = random.randint
@@ -726,7 +728,11 @@ class Tap:
         self.delivered += 1
         if end > start and (buf[start] == 0xDB or buf[start] == 0xDC):
             self.ciphered += 1
+        blocks = self.dec.blocks
+        joined = blocks.messages
         st = self.dec.apdu(buf, start, end)
+        if blocks.messages != joined and (blocks.buf[0] == 0xDB or blocks.buf[0] == 0xDC):
+            self.ciphered += 1  # a ciphered message sent in blocks: counted once, when joined
         rd = self.dec.reading
         if st == 0:
             for f in range(NUMERIC):
@@ -819,6 +825,7 @@ class Checked:
     def __init__(self, sizes=None, ring=True, **limits):
         self.via_ring = ring  # False: straight into the assembler (the CPython fuzzer, for speed)
         self.decoder = Decoder(key=KEY, auth_key=AUTH_KEY)
+        self.decoder.blocks = Blocks()  # made up front: the decoder would make it at the first block, under the lock
         self.ciphers = (self.decoder.cipher, None, Decoder(key=KEY).cipher, self.decoder.cipher)  # by batch
         self.tap = Tap(self.decoder)
         self.asm = CountedAssembler(self.tap, **limits)  # frame_max, apdu_max: the defaults unless given
@@ -963,8 +970,10 @@ class Checked:
         r = self.ring
         t = self.tap
         counted = d.decoded + d.malformed + d.unknown + d.no_key + d.wrong_key
-        if counted != t.delivered:
-            out.append("decoder counted %d APDUs, %d were delivered" % (counted, t.delivered))
+        b = d.blocks
+        held = b.blocks - b.messages  # blocks taken into a message: the joined message is counted once
+        if counted + held != t.delivered:
+            out.append("decoder counted %d APDUs and held %d blocks, %d were delivered" % (counted, held, t.delivered))
         if d.encrypted != t.ciphered:
             out.append("decoder counted %d ciphered APDUs, %d were delivered" % (d.encrypted, t.ciphered))
         if a.frames_ok != a.infos:
@@ -1056,6 +1065,8 @@ _BATCH = 1024  # inputs per batch at most
 _PROBE_EVERY = 16
 _P1_SHARE = 40  # P1 inputs: one for every 40 HDLC ones (a telegram is 700 bytes of text, parsed byte by byte)
 _P1_MIN = 500
+_MBUS_SHARE = 20  # M-Bus inputs: one for every 20 HDLC ones
+_MBUS_MIN = 1000
 K_JUNK = 0
 K_BURST = 1
 K_PROBE = 2
@@ -1559,6 +1570,258 @@ def p1_setup():
     _P1_CODES.extend((b"96.1.1", b"1.6.0", b"1.8.1", b"2.8.2", b"24.2.1", b"99.97.0", b"96.14.0"))
 
 
+
+# ---------------------------------------------------------------------------------------------
+# M-Bus long frames: mutated frames through RingBuffer -> mbus.Assembler -> Decoder under heap_lock
+# (docs/fuzzing.md, "M-Bus")
+
+MBUS_MESSAGES = []  # the corpus' M-Bus streams as sent (ciphered with keys not set here: wrong key), and its negative one
+
+
+def _mbus_split(data):
+    # the frames of a stream of good long frames
+    out = []
+    i = 0
+    while i + 4 <= len(data):
+        n = data[i + 1]
+        if n < 5:
+            n += 256
+        out.append(data[i : i + n + 6])
+        i += n + 6
+    return out
+
+
+def mbus_junk():
+    # one input: (name, bytes)
+    t = choice(TEMPLATES)
+    size = randint(1, 255) if getrandbits(2) == 0 else randint(200, 255)
+    r = getrandbits(4)
+    if r < 6:  # an APDU mutated, then in good frames: reaches the decoder
+        return "mbus-apdu", mbus_frames(mutate_apdu(t.apdu, t), size, choice((0x53, 0x73, getrandbits(8))))
+    if r < 8:  # good frames, bytes mutated: checksums mostly broken
+        f = mbus_frames(t.apdu, size)
+        return "mbus-raw", m_bitflip(f, None) if getrandbits(1) else m_byteset(f, None)
+    if r < 9:  # cut anywhere
+        f = mbus_frames(t.apdu, size)
+        return "mbus-cut", f[: getrandbits(16) % (len(f) + 1)]
+    if r < 11:  # segments lost, repeated or reordered
+        frames = _mbus_split(mbus_frames(t.apdu if getrandbits(1) else mutate_apdu(t.apdu, t), randint(20, 120)))
+        for _ in range(1 + getrandbits(2)):
+            i = getrandbits(8) % len(frames)
+            op = getrandbits(2)
+            if op == 0 and len(frames) > 1:
+                del frames[i]
+            elif op == 1:
+                frames.insert(getrandbits(8) % (len(frames) + 1), frames[i])
+            else:
+                frames[i], frames[-1] = frames[-1], frames[i]
+        return "mbus-order", b"".join(frames)
+    if r < 12:  # the corpus' streams, as they are or with a byte changed
+        m = choice(MBUS_MESSAGES)
+        return "mbus-corpus", m if getrandbits(1) else m_byteset(m, None)
+    if r < 13:  # a frame with any CI, any length byte
+        body = bytes((0x53, 0xFF, getrandbits(8), 1, 0x67)) + rbytes(getrandbits(8))
+        n = len(body) & 0xFF if getrandbits(3) else getrandbits(8)
+        return "mbus-ci", bytes((0x68, n, n, 0x68)) + body + bytes((sum(body) & 0xFF, 0x16))
+    if r < 14:  # noise rich in start and stop bytes and length pairs
+        a = bytearray(rbytes(getrandbits(9)))
+        for _ in range(getrandbits(4)):
+            if len(a) > 4:
+                i = getrandbits(16) % (len(a) - 3)
+                n = getrandbits(8)
+                a[i : i + 4] = bytes((0x68, n, n, 0x68)) if getrandbits(1) else b"\x16\x68"
+        return "mbus-random", bytes(a)
+    if r < 15:  # general block transfer inside M-Bus messages: blocks lost, cut or with a wrong header
+        blocks = gbt_blocks(t.apdu if getrandbits(1) else mutate_apdu(t.apdu, t), randint(16, 240))
+        if getrandbits(1):
+            i = getrandbits(8) % len(blocks)
+            b = bytearray(blocks[i])
+            b[getrandbits(8) % min(len(b), 8)] = getrandbits(8)
+            blocks[i] = bytes(b)
+        if getrandbits(2) == 0 and len(blocks) > 1:
+            del blocks[getrandbits(8) % len(blocks)]
+        return "mbus-blocks", b"".join(mbus_frames(b, randint(100, 255)) for b in blocks)
+    return "mbus-hdlc", choice(RAW_FRAMES)  # a Norwegian meter on an M-Bus setting
+
+
+class CountedMbus(mbus.Assembler):
+    # the real M-Bus assembler; _segment wrapped to count the bytes of every good frame
+    def __init__(self, on_apdu):
+        mbus.Assembler.__init__(self, on_apdu)
+        self.segments = 0
+        self.frame_bytes = 0
+
+    def _segment(self, w, start, end, ci):
+        self.segments += 1
+        self.frame_bytes = (self.frame_bytes + self.frame_end - self.frame_start) & _MASK30
+        mbus.Assembler._segment(self, w, start, end, ci)
+
+
+class MbusChecked:
+    # RingBuffer -> mbus.Assembler -> Tap -> Decoder, fed like Checked.feed
+    def __init__(self):
+        self.decoder = Decoder(key=KEY)
+        self.decoder.blocks = Blocks()  # made up front: the decoder would make it at the first block, under the lock
+        self.tap = Tap(self.decoder)
+        self.asm = CountedMbus(self.tap.on_apdu)
+        self.ring = RingBuffer()
+        self.scratch = bytearray(64)
+        self.inbox = bytearray(64)
+        self.zeros = bytearray(64)
+        self.sizes = bytearray(1 + getrandbits(6) for _ in range(4096))
+        self.ci = 0
+        self.fed = 0
+        self.flushed = 0
+
+    def feed(self, src, s, e):
+        ring = self.ring
+        asm = self.asm
+        sc = self.scratch
+        box = self.inbox
+        sizes = self.sizes
+        ci = self.ci
+        while s < e:
+            c = sizes[ci]
+            ci = (ci + 1) & 4095
+            if c > e - s:
+                c = e - s
+            copy(sc, 0, src, s, c)
+            ring.put(sc, c)
+            n = ring.get(box)
+            if n:
+                self.fed = (self.fed + n) & _MASK30
+                asm.feed(box, n)
+            s += c
+        self.ci = ci
+
+    def flush(self):
+        # zeros until the assembler holds nothing: a header left waiting by the junk fails its checksum
+        while self.asm._n:
+            self.flushed += 64
+            self.feed(self.zeros, 0, 64)
+
+    def errors(self):
+        out = []
+        d = self.decoder
+        a = self.asm
+        t = self.tap
+        b = d.blocks
+        counted = d.decoded + d.malformed + d.unknown + d.no_key + d.wrong_key
+        if counted + b.blocks - b.messages != t.delivered:
+            out.append("decoder counted %d APDUs and held %d blocks, %d were delivered" % (counted, b.blocks - b.messages, t.delivered))
+        if d.encrypted != t.ciphered:
+            out.append("decoder counted %d ciphered APDUs, %d were delivered" % (d.encrypted, t.ciphered))
+        if a.frames_ok != a.segments:
+            out.append("frames_ok %d but %d frames reached segment handling" % (a.frames_ok, a.segments))
+        if (a.skipped + a.frame_bytes + a._n) & _MASK30 != self.fed:
+            out.append("skipped %d + good frames %d + window %d != fed %d" % (a.skipped, a.frame_bytes, a._n, self.fed))
+        if t.bad_values:
+            out.append("%d readings with values out of range" % t.bad_values)
+        return out
+
+
+def mbus_run(total, seed_, pool, starts):
+    # total inputs in batches through the pool; every 16th a Norwegian probe APDU in good M-Bus
+    # segments, after zeros that end any header the junk left waiting: it must decode exactly once
+    random.seed(seed_ * 7919 + 2)
+    probe_of = array("i", bytes(4 * _BATCH))  # -1 for junk, else the PROBES index
+    c = MbusChecked()
+    tap = c.tap
+    names = {}
+    inputs = size = probes = 0
+    t0 = _now()
+    while inputs < total:
+        n = min(_BATCH, total - inputs)
+        gc.collect()
+        p = k = 0
+        while k < n:
+            if k % _PROBE_EVERY == _PROBE_EVERY - 1:
+                j = getrandbits(8) % len(PROBES)
+                t, pos = PROBES[j]
+                a = t.apdu[:pos] + ("Z%011d" % (inputs + k)).encode() + t.apdu[pos + _MARKER :]
+                name, data = "mbus-probe", mbus_frames(a, randint(30, 255))
+            else:
+                j = -1
+                name, data = mbus_junk()
+            if p + len(data) > len(pool):
+                break
+            pool[p : p + len(data)] = data
+            starts[k] = p
+            probe_of[k] = j
+            names[name] = names.get(name, 0) + 1
+            p += len(data)
+            k += 1
+        starts[k] = p
+        gc.collect()
+        before = gc.mem_alloc() if _MPY else 0
+        fail = None
+        micropython.heap_lock()
+        try:
+            i = 0
+            while i < k:
+                j = probe_of[i]
+                if j >= 0:
+                    c.flush()
+                    m = tap.marker
+                    m[0] = 0x5A
+                    v = inputs + i
+                    for q in range(_MARKER - 1):
+                        m[_MARKER - 1 - q] = 0x30 + v % 10
+                        v //= 10
+                    w = _PROBE_WANT[j]
+                    tap.want_fp = w[0]
+                    tap.want_maker = w[1]
+                    tap.hits = 0
+                    b = tap.bad_probe
+                    c.feed(pool, starts[i], starts[i + 1])
+                    tap.want_fp = -1
+                    probes += 1
+                    if tap.hits != 1 or tap.bad_probe != b:
+                        fail = i
+                        break
+                else:
+                    c.feed(pool, starts[i], starts[i + 1])
+                i += 1
+        except Exception as e:  # noqa: BLE001  an escaping exception is what the fuzzer looks for
+            fail = e
+        finally:
+            micropython.heap_unlock()
+        after = gc.mem_alloc() if _MPY else 0
+        inputs += k
+        size += p
+        errs = c.errors()
+        if isinstance(fail, Exception):
+            errs.append("raised %r" % (fail,))
+        elif fail is not None:
+            errs.append("probe %d: decoded %d times with its values, %d with wrong ones" % (fail, tap.hits, tap.bad_probe))
+        if after != before:
+            errs.append("heap grew by %d bytes under the lock" % (after - before))
+        if errs:
+            print("fuzz_mpy: mbus FAIL seed %d after %d inputs: %s" % (seed_, inputs, "; ".join(errs)))
+            bad = fail if isinstance(fail, int) else k - 1
+            print("fuzz_mpy: mbus input %d of its batch, hex: %s" % (bad, bytes(pool[starts[bad] : starts[bad + 1]]).hex()))
+            return 1
+    s = _elapsed(t0)
+    a = c.asm
+    d = c.decoder
+    kinds = ", ".join("%s %d" % (x, names[x]) for x in sorted(names))
+    print("fuzz_mpy: mbus kinds: " + kinds)
+    print("fuzz_mpy: mbus OK %d inputs (%d probes), %d bytes in %.1f s, heap unchanged under heap_lock; frames_ok=%d "
+          "bad_checksum=%d bad_sequence=%d oversize=%d other_ci=%d skipped=%d blocks=%d joined=%d lost=%d decoded=%d "
+          "malformed=%d unknown=%d encrypted=%d"
+          % (inputs, probes, size, s, a.frames_ok, a.bad_checksum, a.bad_sequence, a.oversize, a.other_ci, a.skipped,
+             d.blocks.blocks, d.blocks.messages, d.blocks.lost, d.decoded, d.malformed, d.unknown, d.encrypted))
+    return 0
+
+
+def mbus_setup():
+    if MBUS_MESSAGES:
+        return
+    for r in records("mbus", "encrypted"):
+        if r["framing"] == "mbus":
+            MBUS_MESSAGES.append(r["bytes"])
+
+
 def main(argv):
     if len(argv) > 1 and argv[1] == "--replay":
         setup()
@@ -1588,6 +1851,9 @@ def main(argv):
             next_report += 100000
     p1_setup()
     if p1_run(max(_P1_MIN, total // _P1_SHARE), seed_, run.pool, run.starts):
+        return 1
+    mbus_setup()
+    if mbus_run(max(_MBUS_MIN, total // _MBUS_SHARE), seed_, run.pool, run.starts):
         return 1
     s = _elapsed(t0)
     c = run.checked

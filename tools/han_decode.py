@@ -9,9 +9,10 @@
 # per decoded message on stdout as it is decoded; the counters go to stderr at the end. A malformed
 # hanlog line or hex digit is named on stderr (line, column) and skipped. Exit status: 0; 1 when the
 # input cannot be read, something was skipped as malformed, or an option is wrong.
-# HDLC frames (Norwegian meters) and DSMR P1 telegrams (SE, DK, NL, BE: "/" ... "!CRC") are told
-# apart by the bytes: both decoders read the stream until one of them finds a message whose
-# checksum matches, and from then on that one alone. The JSON schema is in docs/decoder.md.
+# HDLC frames (Norwegian meters), M-Bus long frames (AT, PL: "68 L L 68" ... "16") and DSMR P1
+# telegrams (SE, DK, NL, BE: "/" ... "!CRC") are told apart by the bytes: all three read the stream
+# until one of them finds a frame whose checksum matches, and from then on that one alone. The
+# JSON schema is in docs/decoder.md.
 # With --hours it prints the energy accounting instead (lib/ledger.py, docs/accounting.md): one
 # object per completed clock hour, and one per month.
 
@@ -23,14 +24,15 @@ if sys.implementation.name != "micropython":
     sys.path.append(_ROOT + "/host_tests/shims")  # micropython.const for CPython
 
 from hdlc import Assembler  # noqa: E402
+import mbus  # noqa: E402
 from dlms import Decoder  # noqa: E402
 import p1  # noqa: E402
 from han_input import Input, Problems, sniff, hanlog, hex_text  # noqa: E402  (beside this file)
 
 _USAGE = """usage: han_decode.py [--hex] [--kamstrup-energy-wh] [--hours] [--key HEX [--auth-key HEX]] [FILE]
 
-Decode a HAN port capture (HDLC frames with DLMS data-notifications, or DSMR P1 telegrams,
-recognised from the bytes) into JSON lines.
+Decode a HAN port capture (HDLC or M-Bus frames with DLMS data-notifications, or DSMR P1
+telegrams, recognised from the bytes) into JSON lines.
   FILE                  capture to read; stdin when absent or '-'. A hanlog file (as written by
                         tools/capture.py, see docs/capture-format.md) is recognised by itself and
                         the bytes of its records are decoded in order; anything else is raw bytes
@@ -94,17 +96,21 @@ def main(argv):
     out = ledger.reading if ledger else lambda rd: sys.stdout.write(rd.json() + "\n")
     decoder = Decoder(out, kamstrup_energy_in_wh=options["wh"], key=options["key"], auth_key=options["auth_key"])
     assembler = Assembler(decoder.apdu)
+    long_frames = mbus.Assembler(decoder.apdu)
     telegrams = p1.Decoder(out)
-    kind = [None]  # "hdlc" or "p1" once a message of that kind has passed its checksum
+    kind = [None]  # "hdlc", "mbus" or "p1" once a frame of that kind has passed its checksum
 
     def feed(chunk):
         if chunk:
-            if kind[0] != "p1":
+            if kind[0] in (None, "hdlc"):
                 assembler.feed(chunk, len(chunk))
-            if kind[0] != "hdlc":
+            if kind[0] in (None, "mbus"):
+                long_frames.feed(chunk, len(chunk))
+            if kind[0] in (None, "p1"):
                 telegrams.feed(chunk, len(chunk))
             if kind[0] is None:
-                kind[0] = "hdlc" if assembler.frames_ok else "p1" if telegrams.frames_ok else None
+                kind[0] = ("hdlc" if assembler.frames_ok else "mbus" if long_frames.frames_ok else
+                           "p1" if telegrams.frames_ok else None)
             _flush()  # each message as it is decoded, also into a pipe
 
     if options["hex"]:
@@ -123,8 +129,13 @@ def main(argv):
         sys.stderr.write("telegrams_ok=%d bad_crc=%d no_crc=%d cut=%d skipped=%d\n" % (t.frames_ok, t.bad_crc, t.no_crc, t.cut, t.skipped))
         _finish(ledger, problems)
         return
-    a = assembler
-    line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
+    if kind[0] == "mbus":
+        a = long_frames
+        line = "frames_ok=%d bad_checksum=%d bad_sequence=%d oversize=%d other_ci=%d skipped=%d" % (
+            a.frames_ok, a.bad_checksum, a.bad_sequence, a.oversize, a.other_ci, a.skipped)
+    else:
+        a = assembler
+        line = "frames_ok=%d bad_hcs=%d bad_fcs=%d oversize=%d skipped=%d" % (a.frames_ok, a.bad_hcs, a.bad_fcs, a.oversize, a.skipped)
     d = decoder
     line += " decoded=%d malformed=%d unknown=%d encrypted=%d" % (d.decoded, d.malformed, d.unknown, d.encrypted)
     if d.encrypted:
