@@ -14,8 +14,6 @@ import meter_aidon
 import meter_kaifa
 import meter_kamstrup
 
-_BAD_TAG = const(3)  # gcm.BAD_TAG (gcm.py is imported only with a key)
-_BLOCK_MALFORMED = const(-2)  # gbt.MALFORMED (gbt.py is imported at the first block)
 
 _DATA_NOTIFICATION = const(0x0F)
 _GENERAL_GLO_CIPHERING = const(0xDB)
@@ -61,10 +59,17 @@ class Decoder:
         wk.reset(buf, start, end)
         tag = wk.byte()
         if tag == _GENERAL_BLOCK_TRANSFER:
-            return self._block(buf, start, end)
+            if self.blocks is None:  # made at the first block: meters that never send blocks never pay for it
+                from gbt import Blocks
+
+                self.blocks = Blocks()
+            return self.blocks.take(self, buf, start, end)
         if tag == _GENERAL_GLO_CIPHERING or tag == _GENERAL_DED_CIPHERING:
             self.encrypted = add(self.encrypted, 1)
-            status = self._decipher(buf, start, end)
+            if self.cipher is None:
+                self.no_key = add(self.no_key, 1)
+                return UNKNOWN
+            status = self.cipher.decipher(self, buf, start, end)  # gcm.py: its code loads only with a key
             if status != OK:
                 return status
             tag = wk.byte()  # the walker stands on the plaintext
@@ -84,47 +89,6 @@ class Decoder:
             self.unknown = add(self.unknown, 1)
             self._remember_unknown(tag, rd)
         return status
-
-    def _block(self, buf, start, end):
-        # one block of a general block transfer: joined in gbt.Blocks, the whole message decoded
-        # when its last block comes. The buffer is made at the first block (once: the meters
-        # that never send blocks never pay for it)
-        b = self.blocks
-        if b is None:
-            from gbt import Blocks
-
-            b = self.blocks = Blocks()
-        if buf is b.buf:  # blocks inside a joined message: no meter sends that
-            self.unknown = add(self.unknown, 1)
-            self._remember_unknown(_GENERAL_BLOCK_TRANSFER, self.reading)
-            return UNKNOWN
-        n = b.add(buf, start, end)
-        if n >= 0:
-            return self.apdu(b.buf, 0, n)
-        if n == _BLOCK_MALFORMED:
-            self.malformed = add(self.malformed, 1)
-            return MALFORMED
-        return OK  # taken; counted in self.blocks
-
-    def _decipher(self, buf, start, end):
-        # OK with the walker on the plaintext, or the frame counted and dropped
-        g = self.cipher
-        if g is None:
-            self.no_key = add(self.no_key, 1)
-            return UNKNOWN
-        r = g.open(buf, start, end)
-        if r == OK and _one_notification(self._wk, buf, g.start, g.end):
-            self._wk.reset(buf, g.start, g.end)
-            return OK
-        if r == OK or r == _BAD_TAG:
-            self.wrong_key = add(self.wrong_key, 1)
-            return UNKNOWN
-        if r == MALFORMED:
-            self.malformed = add(self.malformed, 1)
-            return MALFORMED
-        self.unknown = add(self.unknown, 1)  # a security suite or compression gcm.py does not do
-        self._remember_unknown(buf[start], self.reading)
-        return UNKNOWN
 
     def _notification(self, wk, rd):
         if not wk.skip_content(0x06, 0):  # long-invoke-id-and-priority: 4 bytes, meaningless here
@@ -172,24 +136,6 @@ class Decoder:
         # allocates: for status pages and logs
         return {"decoded": self.decoded, "malformed": self.malformed, "unknown": self.unknown, "encrypted": self.encrypted,
                 "no_key": self.no_key, "wrong_key": self.wrong_key}
-
-
-def _one_notification(wk, buf, start, end):
-    # whether buf[start:end] holds one whole data-notification: what the right key yields. A wrong
-    # key yields random bytes, which pass this about once in millions of frames; the tag, when
-    # checked, catches even those.
-    wk.reset(buf, start, end)
-    if wk.byte() != _DATA_NOTIFICATION or not wk.skip_content(0x06, 0):
-        return False
-    b = wk.byte()
-    if b == OCTET_STRING:
-        b = wk.byte()
-    if b == 12:
-        if not wk.skip_content(0x19, 0):  # a date-time: 12 bytes
-            return False
-    elif b != 0:
-        return False
-    return wk.skip() and wk.pos == end
 
 
 def _kaifa(wk, n):

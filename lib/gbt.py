@@ -17,6 +17,9 @@ _LAST = const(0x80)  # block-control: the last block
 _HEAD = const(6)  # tag, control, block number, acknowledged number
 _MESSAGE_MAX = const(1024)  # longest joined message: the E450's are about 350 bytes
 
+_OK = const(0)  # axdr.OK, MALFORMED and UNKNOWN: what Decoder.apdu returns
+_MALFORMED = const(1)
+_UNKNOWN = const(2)
 MALFORMED = const(-2)  # not a well-formed block: the length does not fill the APDU
 MORE = const(-1)  # taken (or dropped, and counted): the message is not whole yet
 
@@ -31,6 +34,21 @@ class Blocks:
         self.messages = 0  # messages joined whole and handed on
         self.lost = 0  # messages dropped for a missing block
         self.oversize = 0  # messages longer than self.buf: dropped whole
+
+    def take(self, decoder, src, start, end):
+        # dlms.Decoder's handling of one E0 APDU: joined here, the whole message decoded by the
+        # decoder when its last block comes; returns what Decoder.apdu returns
+        if src is self.buf:  # blocks inside a joined message: no meter sends that
+            decoder.unknown = add(decoder.unknown, 1)
+            decoder._remember_unknown(_TAG, decoder.reading)
+            return _UNKNOWN
+        n = self.add(src, start, end)
+        if n >= 0:
+            return decoder.apdu(self.buf, 0, n)
+        if n == MALFORMED:
+            decoder.malformed = add(decoder.malformed, 1)
+            return _MALFORMED
+        return _OK  # taken; counted here
 
     def add(self, src, start, end):
         # one E0 APDU in src[start:end]; returns the joined message's length in self.buf when this

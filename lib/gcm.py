@@ -11,6 +11,8 @@
 from array import array
 from micropython import const
 
+from counter import add
+
 try:
     from cryptolib import aes
 except ImportError:  # no cryptolib on this port: AES in plain Python, allocation-free per block
@@ -21,6 +23,9 @@ OK = const(0)
 MALFORMED = const(1)  # the header is cut short or its lengths do not add up
 UNSUPPORTED = const(2)  # compression, or a security suite other than AES-GCM-128 (0 and 1)
 BAD_TAG = const(3)  # the authentication tag does not match: wrong keys or a damaged frame
+_UNKNOWN = const(2)  # axdr.UNKNOWN, as Decoder.apdu returns it (OK and MALFORMED are axdr's too)
+_DATA_NOTIFICATION = const(0x0F)
+_OCTET_STRING = const(0x09)  # axdr.OCTET_STRING
 
 _GLO = const(0xDB)  # general-glo-ciphering
 _DED = const(0xDC)  # general-ded-ciphering: the same layout, a dedicated key
@@ -29,6 +34,24 @@ _TAG = const(12)  # DLMS truncates the GCM tag to 12 bytes
 _SC_AUTH = const(0x10)  # security control byte: authenticated
 _SC_ENC = const(0x20)  # encrypted
 _SC_OTHER = const(0x8E)  # compression, or suite bits beyond suites 0 and 1
+
+
+def _one_notification(wk, buf, start, end):
+    # whether buf[start:end] holds one whole data-notification: what the right key yields. A wrong
+    # key yields random bytes, which pass this about once in millions of frames; the tag, when
+    # checked, catches even those.
+    wk.reset(buf, start, end)
+    if wk.byte() != _DATA_NOTIFICATION or not wk.skip_content(0x06, 0):
+        return False
+    b = wk.byte()
+    if b == _OCTET_STRING:
+        b = wk.byte()
+    if b == 12:
+        if not wk.skip_content(0x19, 0):  # a date-time: 12 bytes
+            return False
+    elif b != 0:
+        return False
+    return wk.skip() and wk.pos == end
 
 
 def _reduction():
@@ -93,6 +116,24 @@ class Gcm:
                     t[8 * n + i] = t[8 * low + i] ^ t[8 * (n ^ low) + i]
 
     # --- DLMS: one general-glo-ciphering APDU ---
+
+    def decipher(self, decoder, buf, start, end):
+        # dlms.Decoder's handling of a ciphered APDU in buf[start:end]: OK with the decoder's walker on
+        # the plaintext, or the frame counted on the decoder and dropped (what Decoder.apdu returns)
+        r = self.open(buf, start, end)
+        wk = decoder._wk
+        if r == OK and _one_notification(wk, buf, self.start, self.end):
+            wk.reset(buf, self.start, self.end)
+            return OK
+        if r == OK or r == BAD_TAG:
+            decoder.wrong_key = add(decoder.wrong_key, 1)
+            return _UNKNOWN
+        if r == MALFORMED:
+            decoder.malformed = add(decoder.malformed, 1)
+            return MALFORMED
+        decoder.unknown = add(decoder.unknown, 1)  # a security suite or compression this module does not do
+        decoder._remember_unknown(buf[start], decoder.reading)
+        return _UNKNOWN
 
     def open(self, buf, start, end):
         # decrypt the APDU in buf[start:end] in place; returns OK (plaintext in buf[self.start:self.end]),
