@@ -101,10 +101,11 @@ bench: venv system-deps node-deps
 sim: venv system-deps
 	$(PY) tools/sim.py
 
-# Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked,
-# then coverage-guided under CPython (docs/fuzzing.md); INPUTS=N SEED=N SECONDS=N
-fuzz: venv
+# Mutated frames through ring buffer, assembler and decoder on the unix port with the heap locked, then
+# at 32 bits (INPUTS32, the WebAssembly port), then coverage-guided under CPython (docs/fuzzing.md); INPUTS=N SEED=N SECONDS=N
+fuzz: venv node-deps
 	$(MICROPYTHON) -X heapsize=8M tools/fuzz_mpy.py $(or $(INPUTS),2000000) $(or $(SEED),1)
+	node tools/mpy32.mjs -X heapsize=8M tools/fuzz_mpy.py $(or $(INPUTS32),50000) $(or $(SEED),1)
 	$(PY) tools/fuzz_cpython.py --time $(or $(SECONDS),120) --seed $(or $(SEED),1)
 
 # 24 simulated hours of a Kaifa meter through the whole firmware on the unix port: broker restarts,

@@ -48,6 +48,19 @@ def test_micropython_fuzzer_short_run_under_heap_lock():
         assert zero not in mbus_line[0], (zero, mbus_line[0])  # every path of the assembler and the block joiner taken
 
 
+def test_32_bit_micropython_fuzzer_short_run_under_heap_lock():
+    # every layer (HDLC, GCM, P1, M-Bus, block transfer) at the ESP32's word size: 31-bit small ints
+    p = subprocess.run(["node", os.path.join(_TOOLS, "mpy32.mjs"), "-X", "heapsize=8M", os.path.join(_TOOLS, "fuzz_mpy.py"), "3000", "7"],
+                       capture_output=True, text=True, timeout=300, cwd=_ROOT)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    lines = p.stdout.strip().splitlines()
+    assert lines[-1].startswith("fuzz_mpy: OK 3000 inputs") and "heap unchanged under heap_lock" in lines[-1], lines[-1]
+    for layer in ("p1", "mbus"):
+        found = [x for x in lines if x.startswith("fuzz_mpy: %s OK " % layer)]
+        assert found and "heap unchanged under heap_lock" in found[0], (layer, p.stdout[-2000:])
+    assert " no_key=0 " not in lines[-1] + " " and " wrong_key=0" not in lines[-1] + " "  # keyed and keyless batches
+
+
 def test_atheris_short_run(tmp_path):
     p = subprocess.run([sys.executable, os.path.join(_TOOLS, "fuzz_cpython.py"), "--runs", "2500", "--seed", "1",
                         "--corpus", str(tmp_path / "corpus"), "--crashes", str(tmp_path / "crashes")],
