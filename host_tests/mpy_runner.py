@@ -19,6 +19,7 @@ SHARED = (
     "test_zero_alloc",
     "test_config",
     "test_serial_port",
+    "test_framers",
     "test_safeboot",
     "test_watchdog",
     "test_release",

@@ -18,7 +18,9 @@ def test_each_symptom_gets_its_diagnosis():
     code, message = _code(bytes_in=500)
     assert code == "no_valid_frames" and "2400 8E1" in message and "meter.serial" in message
     code, message = _code(bytes_in=500, serial=_AUTO)
-    assert code == "no_valid_frames" and "invert_rx" in message
+    assert code == "no_valid_frames" and "115200 8N1 (P1)" in message and "inverted as well" in message
+    code, message = _code(bytes_in=500, serial={"setting": "p1", "framing": "115200 8N1 inverted", "settled": True})
+    assert code == "no_valid_frames" and "Data Request" in message and "p1.invert_rx" in message
     code, message = _code(bytes_in=500, ok=3, unknown=3, unknown_list="ISK1020784605887")
     assert code == "unknown_layout" and "ISK1020784605887" in message and "tools/capture.py" in message
     assert _code(bytes_in=500, ok=3, encrypted=3)[0] == "encrypted"

@@ -26,8 +26,10 @@ LARGEST_MAX = 2048  # any single allocation while serving
 # What holds today, so that nothing grows back unseen: with the energy queue on flash and the cuts in
 # docs/firmware.md ("Memory"), the firmware's share peaked at 75,648 bytes (73.9 KB); the setup and
 # settings hooks, the accounting's switch and MQTT side (the accounting itself is off on a heap this
-# small, tariff.accounting) and the update's hooks brought it to 80,064 (78.2 KB). Lower it as cuts land.
-IN_USE_GUARD = 80 * 1024
+# small, tariff.accounting) and the update's hooks brought it to 80,064 (78.2 KB), reading M-Bus and P1
+# meters too (the readers themselves load only where they are used: lib/framers.py) to 81,632 (79.7 KB).
+# Lower it as cuts land.
+IN_USE_GUARD = 81 * 1024 + 512
 
 
 @pytest.fixture(scope="module")

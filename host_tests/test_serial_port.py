@@ -1,12 +1,12 @@
-# test_serial_port.py Checks the meter serial setting (fixed per maker, or "auto" trying 8E1 then 8N1), opening the UART, and an IRQ that never runs.
+# test_serial_port.py Checks the meter serial setting (fixed per maker or P1, or "auto" trying each line setting), opening the UART, and an IRQ that never runs.
 # Shared: runs under pytest and under the MicroPython unix port (mpy_runner.py).
 
 import json
 import os
 
 from ringbuf import RingBuffer
-from serial_port import FRAMING, IrqWatch, SerialChoice
-from uart_open import open_uart, uart_options
+from serial_port import FRAMING, IrqWatch, SerialChoice, reconfigure, text
+from uart_open import lines, open_uart, uart_options
 
 _PATH = "/tmp/han-test-serial.json"
 
@@ -18,32 +18,54 @@ def _fresh():
         pass
 
 
-def test_each_maker_has_its_framing():
-    assert FRAMING == {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1"}
-    choice = SerialChoice("kamstrup", _PATH)
-    assert choice.framing == "8N1" and choice.settled and choice.check(0) is None
+_P1_BOARD = {"uart": {"id": 2, "rx": 16, "tx": None, "invert_rx": False}, "p1": {"invert_rx": True, "data_request_pin": None}}
 
 
-def test_auto_moves_on_when_no_frame_passes_and_keeps_the_one_that_works():
+def _choice(setting, path, try_ms=25000):
+    return SerialChoice(setting, lines(setting, _P1_BOARD), path, try_ms)
+
+
+def test_each_maker_has_its_framing_and_p1_its_own_speed_and_inversion():
+    assert FRAMING == {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1", "mbus": "8E1", "p1": "8N1"}
+    choice = _choice("kamstrup", _PATH)
+    assert choice.line == (2400, "8N1", False) and choice.settled and choice.check(0) is None
+    assert _choice("p1", _PATH).line == (115200, "8N1", True)  # the board's p1.invert_rx
+    assert text((115200, "8N1", True)) == "115200 8N1 inverted" and text((2400, "8E1", False)) == "2400 8E1"
+
+
+def test_auto_tries_each_line_setting_in_turn_and_keeps_the_one_that_works():
     _fresh()
-    choice = SerialChoice("auto", _PATH, try_ms=0)
-    assert choice.framing == "8E1" and not choice.settled
-    assert choice.check(0) == "8N1"  # nothing valid at 8E1: try 8N1
-    assert choice.check(3) is None and choice.settled and choice.framing == "8N1"
-    again = SerialChoice("auto", _PATH, try_ms=0)  # the next boot starts with what worked
-    assert again.framing == "8N1"
+    choice = _choice("auto", _PATH, 0)
+    assert choice.line == (2400, "8E1", False) and not choice.settled
+    tried = [choice.check(0) for _ in range(6)]  # nothing valid anywhere: round and round
+    assert tried == [(2400, "8N1", False), (115200, "8N1", True), (115200, "8N1", False), (2400, "8E1", True),
+                     (2400, "8N1", True), (2400, "8E1", False)]
+    assert choice.check(0) == (2400, "8N1", False) and choice.check(0) == (115200, "8N1", True)
+    assert choice.check(3) is None and choice.settled and choice.line == (115200, "8N1", True)
+    again = _choice("auto", _PATH, 0)  # the next boot starts with what worked
+    assert again.line == (115200, "8N1", True) and again.order[1:3] == [(2400, "8E1", False), (2400, "8N1", False)]
+
+
+def test_a_setting_saved_before_p1_still_starts_the_next_boot():
+    with open(_PATH, "w") as f:
+        json.dump({"framing": "8N1"}, f)
+    assert _choice("auto", _PATH).line == (2400, "8N1", False)
+    with open(_PATH, "w") as f:
+        f.write("[1, 2")
+    assert _choice("auto", _PATH).line == (2400, "8E1", False)  # unreadable: the usual order
 
 
 def test_auto_waits_before_giving_up_on_a_setting():
     _fresh()
-    choice = SerialChoice("auto", _PATH)  # 25 s per try: list 2 comes every 10 s
-    assert choice.check(0) is None and choice.framing == "8E1"
+    choice = _choice("auto", _PATH)  # 25 s per try: list 2 comes every 10 s
+    assert choice.check(0) is None and choice.line == (2400, "8E1", False)
 
 
 # --- opening the UART, and an IRQ that never runs (MicroPython v1.24.0-v1.25.0) ---
 
 _BOARDS = (__file__.rsplit("/", 1)[0] if "/" in __file__ else ".") + "/../boards"
 _DEVKITC = {"uart": {"id": 2, "rx": 16, "tx": None, "invert_rx": False}}
+_8E1 = (2400, "8E1", False)
 
 
 class Uart:
@@ -65,6 +87,9 @@ class Uart:
     def irq(self, handler=None, trigger=0):
         self.handler = handler
 
+    def init(self, **line):
+        self.line = line
+
     def any(self):
         return len(self.driver)
 
@@ -84,26 +109,33 @@ class Uart:
 
 def test_rxbuf_is_left_out_on_the_releases_where_it_silences_the_irq():
     for version in ((1, 24, 0), (1, 24, 1), (1, 25, 0)):
-        assert "rxbuf" not in uart_options(_DEVKITC, "8E1", version)
+        assert "rxbuf" not in uart_options(_DEVKITC, _8E1, version)
     for version in ((1, 23, 0), (1, 26, 0), (1, 27, 0), (1, 29, 0)):
-        assert uart_options(_DEVKITC, "8E1", version)["rxbuf"] == 2048
-    options = uart_options(_DEVKITC, "8N1", (1, 26, 0))
+        assert uart_options(_DEVKITC, _8E1, version)["rxbuf"] == 2048
+    options = uart_options(_DEVKITC, (2400, "8N1", False), (1, 26, 0))
     assert options["rx"] == 16 and options["parity"] is None and options["baudrate"] == 2400 and "tx" not in options
+    options = uart_options(_DEVKITC, (115200, "8N1", True), (1, 26, 0))
+    assert options["baudrate"] == 115200 and options["parity"] is None
 
 
 def test_a_listen_only_board_asks_for_no_tx_pin_and_older_releases_still_open_it():
     Uart.made = []
     Uart.refuse_no_tx = False
-    open_uart(_DEVKITC, "8E1", Uart, (1, 29, 0))
+    open_uart(_DEVKITC, _8E1, Uart, (1, 29, 0))
     assert Uart.made[-1]["tx"] == -1  # unrouted
     Uart.made = []
     Uart.refuse_no_tx = True  # 1.26-1.28: the driver keeps the UART's default TX pin
-    uart = open_uart(_DEVKITC, "8E1", Uart, (1, 26, 0))
-    assert isinstance(uart, Uart) and len(Uart.made) == 1 and "tx" not in Uart.made[0]
+    uart = open_uart(_DEVKITC, _8E1, Uart, (1, 26, 0))
+    assert isinstance(uart, Uart) and len(Uart.made) == 1 and "tx" not in Uart.made[0] and "invert" not in Uart.made[0]
     Uart.refuse_no_tx = False
     Uart.made = []
-    open_uart({"uart": {"id": 2, "rx": 39, "tx": 33, "invert_rx": True}}, "8E1", Uart, (1, 26, 0))
+    open_uart({"uart": {"id": 2, "rx": 39, "tx": 33, "invert_rx": True}}, (2400, "8E1", True), Uart, (1, 26, 0))
     assert Uart.made[-1]["tx"] == 33 and Uart.made[-1]["invert"] == Uart.INV_RX
+    uart.init(baudrate=9600)
+    reconfigure(uart, (115200, "8N1", True))  # auto moving on to P1: speed, parity and inversion follow
+    assert uart.line == {"baudrate": 115200, "bits": 8, "parity": None, "stop": 1, "invert": Uart.INV_RX}
+    reconfigure(uart, (2400, "8E1", False))
+    assert uart.line["baudrate"] == 2400 and uart.line["parity"] == 0 and uart.line["invert"] == 0
 
 
 def test_only_the_wt32_eth01_profile_names_a_tx_pin():

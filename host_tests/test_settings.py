@@ -154,6 +154,24 @@ def test_a_new_broker_is_applied_without_losing_a_frame(tmp_path, broker):
         other.stop()
 
 
+def test_a_new_serial_setting_is_applied_at_once_and_auto_finds_the_meter_again(tmp_path, broker):
+    replay, fw = _start(tmp_path, broker)
+    try:
+        wait_until(lambda: fw.status()["decoder"]["decoded"], 30, "the first message")
+        assert fw.status()["serial"]["protocol"] == "hdlc"  # "kaifa" reads HDLC alone
+        cookie, csrf = _session(fw)
+        status, _, body = _request(fw, "POST", "/settings/save", {"meter.serial": "auto", "csrf": csrf}, cookie=cookie)
+        assert status == 200 and json.loads(body)["restart_for"] == []
+        wait_until(lambda: fw.status()["serial"]["setting"] == "auto", 10, "the new setting in use")
+        before = fw.status()["decoder"]["decoded"]
+        wait_until(lambda: fw.status()["serial"]["protocol"] == "hdlc" and fw.status()["decoder"]["decoded"] > before, 30,
+                   "auto to find HDLC frames again")
+        assert fw.status()["serial"]["settled"] and "serial: HDLC frames at 2400 8E1" in fw.output()
+    finally:
+        fw.kill()
+        replay.stop()
+
+
 def test_the_settings_buttons_open_the_setup_access_point_and_restart(tmp_path, broker):
     replay, fw = _start(tmp_path, broker)
     try:

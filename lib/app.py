@@ -22,13 +22,13 @@ from mqtt_pub import Publisher, POWER_KEYS, ENERGY_KEYS, NET_POWER
 from obis import field
 from reading import to_json
 from ringbuf import RingBuffer
-from serial_port import IrqWatch, SerialChoice, reconfigure
+from serial_port import IrqWatch, SerialChoice, reconfigure, text
 from web import WebServer
 from wifi import WifiLink
 from micropython import const
 
 VERSION = "0.1.0"
-_LOOP_MS = const(20)  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1): the ring never comes close to full
+_LOOP_MS = const(20)  # about 5 bytes arrive in 20 ms at 2400 baud (218 B/s at 8E1), 230 at P1's 115200: the ring holds 1 KB
 _CHUNK = const(64)
 _SECOND_MS = const(1000)
 _NTP_EVERY_S = const(86400)  # the RTC drifts by seconds a day: set it from NTP daily, not only on a new link
@@ -104,11 +104,19 @@ class App:
         for e in errors:
             self.log("config: " + e)
         self.ring = RingBuffer()
-        self.decoder = Decoder(self._on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"],
+        self.decoder = Decoder(self.on_reading, kamstrup_energy_in_wh=cfg["meter.kamstrup_energy_wh"],
                                key=_key(cfg["meter.key"]), auth_key=_key(cfg["meter.auth_key"]))
-        self.assembler = Assembler(self.decoder.apdu)
-        self.serial = SerialChoice(cfg["meter.serial"], state_dir + "/serial.json")
-        self.uart = _once("uart_open").open_uart(profile, self.serial.framing)  # needed once: dropped after
+        self.assembler = Assembler(self.decoder.apdu)  # HDLC frames: Norway, and most DLMS meters
+        self.long_frames = None  # mbus.Assembler: M-Bus long frames (Austria, Poland), while they may be what comes
+        self.p1 = None  # p1.Decoder: DSMR P1 telegrams, while they may be what comes (at 115200 only)
+        self.framers = ()  # what the UART's bytes go to (lib/framers.py)
+        uart_open = _once("uart_open")  # needed once: dropped after
+        self.serial = SerialChoice(cfg["meter.serial"], uart_open.lines(cfg["meter.serial"], profile), state_dir + "/serial.json")
+        self.serial.try_ms = int(_env("HAN_SERIAL_TRY_MS", self.serial.try_ms))  # the unix port's tests shorten it
+        self.uart = uart_open.open_uart(profile, self.serial.line)
+        framers = _once("framers")
+        self.protocol = framers.protocol(cfg["meter.serial"])  # "hdlc", "mbus" or "p1"; on "auto" the first kind that passes
+        framers.choose(self)
         self.irq_watch = IrqWatch(self.ring, self.uart)  # attaches the ring; polls if the IRQ never runs
         self.irq = self.irq_watch.irq
         self.chunk = bytearray(_CHUNK)
@@ -158,7 +166,7 @@ class App:
         if "active_app.txt" in os.listdir():  # updated once (firmware/app_slot.py's pointer): lib/app_update.py
             _once("app_update").start(self)
 
-    def _on_reading(self, rd):
+    def on_reading(self, rd):
         # called by the decoder for every good message, from inside assembler.feed()
         self.last_frame_s = clock.seconds()
         stamp = (("received", json.dumps(_now_text())),)
@@ -174,8 +182,8 @@ class App:
         self.mqtt.reading(pairs, self.power_text, energy)
         if not self.accounting_off:
             self._account(rd)
-        if self.cfg["mqtt.raw"]:
-            a = self.assembler
+        if self.cfg["mqtt.raw"] and self.p1 is None:  # hex frames; a P1 telegram is text, and never held whole
+            a = self.long_frames if self.protocol == "mbus" else self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
             self.led(1)
@@ -212,12 +220,30 @@ class App:
             return None
         return self.net_w
 
-    def step(self):
+    def frames_ok(self):
+        n = 0
+        for f in self.framers:
+            n += f.frames_ok
+        return n
+
+    def use_line(self, setting):
+        # at the start, and after self.serial changed (auto moving on, a new meter.serial): the UART and the framers follow
+        reconfigure(self.uart, self.serial.line)
+        framers = _once("framers")
+        self.protocol = framers.protocol(setting)
+        framers.choose(self)
+
+    def feed_uart(self):
+        # the UART's bytes so far into the framers (and from there the decoder)
         self.ring.poll()  # no-op where the UART IRQ fills the ring
         n = self.ring.get(self.chunk)
         while n:
-            self.assembler.feed(self.chunk, n)
+            for f in self.framers:
+                f.feed(self.chunk, n)
             n = self.ring.get(self.chunk)
+
+    def step(self):
+        self.feed_uart()
         self.uart_passes = add(self.uart_passes, 1)
         clock.tick()
         now = time.ticks_ms()
@@ -246,10 +272,12 @@ class App:
             self.mqtt.diag(json.dumps(self.diagnostics()))
 
     def _every_second(self):
-        framing = self.serial.check(self.assembler.frames_ok)
-        if framing:
-            self.log("serial: no valid frames yet, trying 2400 %s" % framing)
-            reconfigure(self.uart, framing)
+        line = self.serial.check(self.frames_ok())
+        if line:
+            self.log("serial: no valid frames yet, trying %s" % text(line))
+            self.use_line("auto")
+        if self.protocol is None and self.frames_ok():
+            _once("framers").found(self)
         if self.led:
             self.led(0)
         self.seconds = self.seconds + 1 if self.seconds < _HISTORY_S - 1 else 0
@@ -279,8 +307,8 @@ class App:
             self.wdt.feed()
 
     def run(self):
-        self.log("han-dongle %s: device %s, serial 2400 %s, MQTT %s, page on port %d" % (
-            VERSION, self.device_id, self.serial.framing, self.mqtt.prefix, self.cfg["http.port"]))
+        self.log("han-dongle %s: device %s, serial %s, MQTT %s, page on port %d" % (
+            VERSION, self.device_id, text(self.serial.line), self.mqtt.prefix, self.cfg["http.port"]))
         while True:
             try:
                 self.step()
@@ -296,14 +324,20 @@ class App:
 
     # --- status, for the page, /api/status and the diag topic ---
 
+    def decoded(self):
+        # messages decoded: DLMS ones (HDLC or M-Bus frames) and P1 telegrams
+        return self.decoder.decoded + (self.p1.decoded if self.p1 else 0)
+
     def diagnostics(self):
-        a = self.assembler
         d = self.decoder
+        decoded = self.decoded()
+        frames = _once("framers").counts(self)
         uptime = clock.seconds()  # not a ticks difference: those wrap after 6.2 days on the ESP32
         age = None if self.last_frame_s is None else uptime - self.last_frame_s
-        serial = {"setting": self.cfg["meter.serial"], "framing": "2400 " + self.serial.framing, "settled": self.serial.settled, "irq": self.irq}
+        serial = {"setting": self.cfg["meter.serial"], "framing": text(self.serial.line), "protocol": self.protocol,
+                  "settled": self.serial.settled, "irq": self.irq}
         unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
-        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, a.frames_ok, d.decoded, d.unknown, d.no_key,
+        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, frames["ok"], decoded, d.unknown, d.no_key,
                                            unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s, d.wrong_key)
         return {
             "diagnosis": {"code": code, "message": message},
@@ -323,8 +357,8 @@ class App:
             "config_errors": self.errors,
             "serial": serial,
             "uart": {"bytes": self.ring.received, "overflow": self.ring.overflow},
-            "frames": {"ok": a.frames_ok, "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped},
-            "decoder": {"decoded": d.decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted,
+            "frames": frames,
+            "decoder": {"decoded": decoded, "malformed": d.malformed, "unknown": d.unknown, "encrypted": d.encrypted,
                         "no_key": d.no_key, "wrong_key": d.wrong_key,
                         "unknown_list": unknown_list, "unknown_items": d.last_unknown_items if d.unknown else None},
             "last_frame_age_s": age,

@@ -49,7 +49,7 @@ def tick(app, now):
         return _reset()
     if not u[1] or now <= app.grace_s:
         return
-    d = app.decoder.decoded
+    d = app.decoded()
     if d or (app.ring.received == 0 and app.link.up and app.mqtt.state in ("connected", "not configured")):
         u[1] = None
         _slots().commit("version %s proved itself on trial: %s" % (_version(), "%d messages decoded" % d if d else
@@ -103,11 +103,7 @@ def _update(app, work):
 
 def _drain(app):
     # the UART's bytes into the decoder between the pieces of a bundle, as App.step does
-    app.ring.poll()
-    n = app.ring.get(app.chunk)
-    while n:
-        app.assembler.feed(app.chunk, n)
-        n = app.ring.get(app.chunk)
+    app.feed_uart()
 
 
 def _version():

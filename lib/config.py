@@ -7,7 +7,7 @@
 import json
 from micropython import const
 
-SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr")
+SERIAL_SETTINGS = ("auto", "aidon", "kaifa", "kamstrup", "landisgyr", "mbus", "p1")
 MAX_FILE = 8192  # bytes of config.json read at all: a larger file is refused before parsing
 SECRETS = ("wifi.password", "mqtt.password", "meter.key", "meter.auth_key")
 # sections checked elsewhere, and kept out of the config the App holds: "admin" (the settings page's

@@ -45,8 +45,13 @@ def diagnose(uptime_s, bytes_in, frames_ok, decoded, unknown, encrypted, unknown
 
 def _serial_hint(serial):
     if serial["setting"] == "auto":
-        return ("Automatic detection has tried 2400 8E1 and 2400 8N1. Check that the adapter's output is not inverted "
-                "(set invert_rx in the board profile) and that the meter sends at 2400 baud.")
+        return ("Automatic detection has tried 2400 8E1 and 2400 8N1 (HDLC and M-Bus frames) and 115200 8N1 (P1), each "
+                "inverted as well. Check the adapter's wires (for a P1 port: Data Request held high, and a pull-up on the "
+                "data line) and that the meter sends at 2400 or 115200 baud.")
+    if serial["setting"] == "p1":
+        return ("The serial setting is %s (P1). Check that Data Request is held high and the data line has its pull-up, "
+                "and p1.invert_rx in the board profile; meters on an RJ45 M-Bus port send at 2400 baud: set "
+                "meter.serial to \"auto\"." % serial["framing"])
     other = "8N1" if serial["framing"].endswith("8E1") else "8E1"
     return ("The serial setting is %s; most likely it should be 2400 %s (Aidon, Kaifa and Landis+Gyr send 8E1, "
             "Kamstrup 8N1): set meter.serial to \"auto\" or to your meter's make. If that does not help, "

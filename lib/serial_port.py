@@ -1,4 +1,4 @@
-# serial_port.py Provides the meter's serial setting: watching that the UART's IRQ runs, and "auto" trying 8E1 then 8N1.
+# serial_port.py Provides the meter's serial setting: watching that the UART's IRQ runs, and "auto" trying each line setting in turn.
 # MIT license
 #
 # Opening the board's UART, needed once at boot, is lib/uart_open.py's (imported for it and dropped).
@@ -10,12 +10,14 @@ import time
 from micropython import const
 
 BAUD = 2400
+P1_BAUD = 115200  # DSMR P1 (Sweden, Finland, the Netherlands, Belgium): 115200 8N1
 _TRY_MS = const(25000)  # without a good frame for this long, try the next setting (list 2 comes every 10 s)
 _DEAF_S = const(3)  # checks in a row with more and more bytes in the driver and none stored: the IRQ is not running
 _STUCK_S = const(15)  # the same bytes waiting this long: longer than any meter waits between two lists
 
-# Aidon, Kaifa and Landis+Gyr send 2400 8E1; Kamstrup 2400 8N1
-FRAMING = {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1"}
+# Aidon, Kaifa and Landis+Gyr send 2400 8E1; Kamstrup 2400 8N1; M-Bus long frames (Austria, Poland) 2400 8E1;
+# P1 meters 115200 8N1
+FRAMING = {"aidon": "8E1", "kaifa": "8E1", "landisgyr": "8E1", "kamstrup": "8N1", "mbus": "8E1", "p1": "8N1"}
 PARITY = {"8E1": 0, "8N1": None}  # machine.UART: parity 0 is even
 
 
@@ -59,26 +61,29 @@ class IrqWatch:
         return False
 
 
-def reconfigure(port, framing):
+def text(line):
+    # "2400 8E1", "115200 8N1 inverted": for the log, the page and the diagnosis
+    return "%d %s%s" % (line[0], line[1], " inverted" if line[2] else "")
+
+
+def reconfigure(port, line):
     if hasattr(port, "init"):
-        port.init(baudrate=BAUD, bits=8, parity=PARITY[framing], stop=1)
+        port.init(baudrate=line[0], bits=8, parity=PARITY[line[1]], stop=1, invert=port.INV_RX if line[2] else 0)
 
 
 class SerialChoice:
-    # The setting in use. "auto" tries each framing in turn until a frame passes its checksum,
-    # then keeps it, and remembers it in `path` so the next boot starts right.
-    def __init__(self, setting, path="serial.json", try_ms=_TRY_MS):
+    # The line setting in use. "auto" tries each of the board's lines in turn until a frame passes its
+    # checksum, then keeps it, and remembers it in `path` so the next boot starts right.
+    def __init__(self, setting, order, path="serial.json", try_ms=_TRY_MS):
+        # order: uart_open.lines(setting, board)
         self.path = path
         self.try_ms = try_ms
         self.auto = setting == "auto"
-        order = ["8E1", "8N1"]
         if self.auto:
             saved = _read(path)
             if saved in order:
                 order.remove(saved)
                 order.insert(0, saved)
-        else:
-            order = [FRAMING[setting]]
         self.order = order
         self.index = 0
         self.settled = not self.auto
@@ -86,36 +91,39 @@ class SerialChoice:
         self._ok = 0
 
     @property
-    def framing(self):
+    def line(self):
         return self.order[self.index]
 
     def check(self, frames_ok):
-        # call now and then with the assembler's frames_ok; returns a framing to switch to, or None
+        # call now and then with the frames passed so far; returns a line setting to switch to, or None
         if self.settled:
             return None
         if frames_ok > self._ok:
             self.settled = True
-            _write(self.path, self.framing)
+            _write(self.path, self.line)
             return None
         if time.ticks_diff(time.ticks_ms(), self._since) < self.try_ms:
             return None
         self.index = (self.index + 1) % len(self.order)
         self._since = time.ticks_ms()
         self._ok = frames_ok
-        return self.framing
+        return self.line
 
 
 def _read(path):
     try:
         with open(path) as f:
-            return json.load(f).get("framing")
-    except (OSError, ValueError, AttributeError):
+            saved = json.load(f)
+        if "line" in saved:
+            return tuple(saved["line"])
+        return (BAUD, saved["framing"], False)  # written before P1: framing alone, at 2400
+    except (OSError, ValueError, AttributeError, KeyError, TypeError):
         return None
 
 
-def _write(path, framing):
+def _write(path, line):
     try:
         with open(path, "w") as f:
-            json.dump({"framing": framing}, f)
+            json.dump({"line": line}, f)
     except OSError:
         pass  # read-only or full flash: auto-detection simply runs again next boot

@@ -202,8 +202,10 @@ def _apply(app, old, cfg, errors, setup):
         app.diag_connects = -1
     app.mqtt.set_config_errors(errors)
     if old.get("meter.serial") != cfg["meter.serial"]:
-        from serial_port import SerialChoice, reconfigure
+        from serial_port import SerialChoice
+        from uart_open import lines
 
-        app.serial = SerialChoice(cfg["meter.serial"], _paths(app)[2] + "/serial.json")
-        reconfigure(app.uart, app.serial.framing)
+        app.serial = SerialChoice(cfg["meter.serial"], lines(cfg["meter.serial"], app.profile), _paths(app)[2] + "/serial.json")
+        sys.modules.pop("uart_open", None)
+        app.use_line(cfg["meter.serial"])
     return later
