@@ -291,7 +291,7 @@ def test_an_app_that_crashes_at_boot_is_rolled_back_by_itself_and_says_so_over_m
 
 def test_an_app_that_never_decodes_is_rolled_back_by_itself(rig):
     data = make_bundle(rig.tmp, "0.3.0-deaf", lambda src: src.replace(
-        "                f.feed(self.chunk, n)\n", "                pass\n", 1))
+        "        self.ring.drain(self.chunk, self.framers)\n", "        pass\n", 1))
     rig.start()
     update(rig, data)
     rig.start()

@@ -1,12 +1,15 @@
-# test_framers.py Checks which frame readers the app feeds: every kind the line may carry on "auto" until one passes, then that one alone.
+# test_framers.py Checks which frame readers the app feeds: every kind the line may carry on "auto" until one passes, then that one alone; none allocates.
 # Shared: runs under pytest and under the MicroPython unix port (mpy_runner.py).
 
+import gc
 import sys
 
 import framers
-from corpus import good_hdlc, good_p1
+import micropython
+from corpus import good_hdlc, good_p1, records
 from dlms import Decoder
 from hdlc import Assembler
+from ringbuf import RingBuffer
 from serial_port import SerialChoice
 
 _2400 = (2400, "8E1", False)
@@ -76,3 +79,35 @@ def test_auto_at_115200_also_reads_p1_and_keeps_it_once_a_telegram_passes():
     app.protocol = framers.protocol("kaifa")
     framers.choose(app)
     assert app.framers == (app.assembler,) and app.p1 is None and "p1" not in sys.modules
+
+
+def test_while_auto_searches_every_reader_gets_the_bytes_and_nothing_is_allocated():
+    if sys.implementation.name != "micropython":
+        import pytest
+
+        pytest.skip("gc.mem_alloc and heap_lock are MicroPython's")
+    app = _App("auto", _P1)
+    data = good_hdlc("kaifa")[0]["bytes"] + records("mbus")[0]["bytes"] + good_p1()[0]["bytes"]
+    pieces = []
+    for i in range(0, len(data), 50):  # as the UART IRQ delivers them, each in a buffer made up front
+        piece = bytearray(64)
+        n = min(50, len(data) - i)
+        piece[:n] = data[i : i + n]
+        pieces.append((piece, n))
+    ring = RingBuffer()
+    dst = bytearray(64)
+
+    def run():
+        for piece, n in pieces:
+            ring.put(piece, n)  # the UART IRQ
+            ring.drain(dst, app.framers)  # App.feed_uart
+
+    run()  # warm-up
+    gc.collect()
+    micropython.heap_lock()
+    try:
+        run()
+    finally:
+        micropython.heap_unlock()
+    assert app.assembler.frames_ok == 2 and app.long_frames.frames_ok == 4 and app.p1.frames_ok == 2  # the M-Bus message: 2 frames
+    assert app.readings == 4 and app.decoder.no_key == 2  # the HDLC list and the telegram; the M-Bus one wants a key

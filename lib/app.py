@@ -236,11 +236,7 @@ class App:
     def feed_uart(self):
         # the UART's bytes so far into the framers (and from there the decoder)
         self.ring.poll()  # no-op where the UART IRQ fills the ring
-        n = self.ring.get(self.chunk)
-        while n:
-            for f in self.framers:
-                f.feed(self.chunk, n)
-            n = self.ring.get(self.chunk)
+        self.ring.drain(self.chunk, self.framers)
 
     def step(self):
         self.feed_uart()

@@ -61,6 +61,15 @@ class RingBuffer:
         self.tail = t
         return n
 
+    def drain(self, dst, readers):
+        # everything the ring holds, through dst a piece at a time, to each reader's feed(dst, n): the
+        # app's frame readers (lib/framers.py), several while the kind of frame is still unknown
+        n = self.get(dst)
+        while n:
+            for r in readers:
+                r.feed(dst, n)
+            n = self.get(dst)
+
     def any(self):
         d = self.head - self.tail
         return d if d >= 0 else d + len(self.buf)
