@@ -27,9 +27,9 @@ LARGEST_MAX = 2048  # any single allocation while serving
 # docs/firmware.md ("Memory"), the firmware's share peaked at 75,648 bytes (73.9 KB); the setup and
 # settings hooks, the accounting's switch and MQTT side (the accounting itself is off on a heap this
 # small, tariff.accounting) and the update's hooks brought it to 80,064 (78.2 KB), reading M-Bus and P1
-# meters too (the readers themselves load only where they are used: lib/framers.py) to 81,632 (79.7 KB).
+# meters too (the readers themselves load only where they are used: lib/framers.py) to 81,728 (79.8 KB).
 # Lower it as cuts land.
-IN_USE_GUARD = 81 * 1024 + 512
+IN_USE_GUARD = 82 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +58,7 @@ def test_the_heap_in_use_does_not_grow_back_past_todays_figure(run):
     assert _share(run) <= IN_USE_GUARD, "firmware heap in use %d bytes" % _share(run)
 
 
-@pytest.mark.xfail(strict=True, reason="not from files: 78.2 KB, of which the modules' bytecode, objects and qstrs take "
+@pytest.mark.xfail(strict=True, reason="not from files: 79.8 KB, of which the modules' bytecode, objects and qstrs take "
                    "about 55 KB, and the start, one call on this port, grows the heap (docs/firmware.md); from ROMFS it "
                    "holds (below); remove this mark once it passes")
 def test_the_firmware_fits_the_budget_heap_with_64_kb_in_use(run):
