@@ -39,7 +39,7 @@ _NO_VALUE = const(-(1 << 29))  # a history slot from before the first reading
 _HISTORY_PIECE = const(30)  # samples per piece of /api/status
 _ERROR_CHARS = const(160)  # of a loop exception's text kept for diag's last_error
 # The accounting's code is about 19 KB at 32 bits when it is loaded into RAM (docs/firmware.md): with
-# tariff.accounting "auto" it runs where lib runs from ROMFS (its code stays in flash: 52 KB in use with
+# tariff.accounting "auto" it runs where lib runs from ROMFS (its code stays in flash: 54 KB in use with
 # it, at 32 bits) or on a heap this large (PSRAM boards, a PC), not from files on a plain ESP32
 _ACCOUNTING_HEAP = const(262144)
 _LEDGER_FILE = "/ledger.json"
