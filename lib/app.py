@@ -167,7 +167,7 @@ class App:
             _once("app_update").start(self)
 
     def on_reading(self, rd):
-        # called by the decoder for every good message, from inside assembler.feed()
+        # called by the decoder (or the P1 decoder) for every good message, from inside a framer's feed()
         self.last_frame_s = clock.seconds()
         stamp = (("received", json.dumps(_now_text())),)
         pairs = rd.pairs()  # the message's JSON texts, made once for all its payloads
