@@ -7,6 +7,7 @@ import sys
 import framers
 import micropython
 from corpus import good_hdlc, good_p1, records
+from diagnosis import frame_counts
 from dlms import Decoder
 from hdlc import Assembler
 from ringbuf import RingBuffer
@@ -61,7 +62,7 @@ def test_auto_at_2400_tries_hdlc_and_m_bus_then_keeps_the_kind_that_passed():
     assert app.protocol == "hdlc" and app.framers == (app.assembler,) and app.long_frames is None
     assert "mbus" not in sys.modules  # its code dropped with the reader
     assert app.logged == ["serial: HDLC frames at 2400 8E1"]
-    counts = framers.counts(app)
+    counts = frame_counts(app)
     assert counts == {"ok": 1, "bad_hcs": 0, "bad_fcs": 0, "oversize": 0, "skipped_bytes": 0}
 
 
@@ -73,7 +74,7 @@ def test_auto_at_115200_also_reads_p1_and_keeps_it_once_a_telegram_passes():
     framers.found(app)
     assert app.protocol == "p1" and app.framers == (app.p1,) and app.long_frames is None
     assert app.logged == ["serial: P1 frames at 115200 8N1 inverted"]
-    counts = framers.counts(app)
+    counts = frame_counts(app)
     assert counts["ok"] == 1 and counts["bad_fcs"] == 0 and counts["cut"] == 0
     app.serial.order = [_2400]  # a new meter.serial: a maker's name
     app.protocol = framers.protocol("kaifa")

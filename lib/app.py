@@ -327,13 +327,14 @@ class App:
     def diagnostics(self):
         d = self.decoder
         decoded = self.decoded()
-        frames = _once("framers").counts(self)
+        diagnosis = _once("diagnosis")
+        frames = diagnosis.frame_counts(self)
         uptime = clock.seconds()  # not a ticks difference: those wrap after 6.2 days on the ESP32
         age = None if self.last_frame_s is None else uptime - self.last_frame_s
         serial = {"setting": self.cfg["meter.serial"], "framing": text(self.serial.line), "protocol": self.protocol,
                   "settled": self.serial.settled, "irq": self.irq}
         unknown_list = str(bytes(d.last_unknown_list[: d.last_unknown_list_len]), "utf-8") if d.last_unknown_list_len else None
-        code, message = _once("diagnosis").diagnose(uptime, self.ring.received, frames["ok"], decoded, d.unknown, d.no_key,
+        code, message = diagnosis.diagnose(uptime, self.ring.received, frames["ok"], decoded, d.unknown, d.no_key,
                                            unknown_list, age, serial, self.profile["uart"]["rx"], self.grace_s, d.wrong_key)
         return {
             "diagnosis": {"code": code, "message": message},

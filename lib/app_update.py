@@ -13,7 +13,7 @@
 #
 # An update is a request of the settings page, behind its login: lib/form_req.py checks the session,
 # the CSRF token and the origin before it hands the request here. The meter is read between the pieces
-# of a bundle (_drain), and the board restarts into the new app 3 s after answering.
+# of a bundle (App.feed_uart), and the board restarts into the new app 3 s after answering.
 import os
 from micropython import const
 
@@ -70,14 +70,14 @@ def receive(app, sock, first):
     # bytes read with the headers -> (HTTP status, answer)
     try:
         sock.settimeout(5)
-        return _update(app, lambda updater: updater.receive(sock.readinto, first, lambda: _drain(app)))
+        return _update(app, lambda updater: updater.receive(sock.readinto, first, app.feed_uart))
     finally:
         sock.setblocking(False)
 
 
 def fetch(app, url):
     # POST /settings/fetch (a form with url=, checked as /settings/update): the bundle from an http:// URL
-    return _update(app, lambda updater: updater.fetch(url.strip(), lambda: _drain(app)))
+    return _update(app, lambda updater: updater.fetch(url.strip(), app.feed_uart))
 
 
 def _update(app, work):
@@ -99,11 +99,6 @@ def _update(app, work):
         app.update = [state(), None, None]
     app.update[2] = clock.seconds() + 3
     return 200, {"ok": True, "message": "update: %s; restarting" % message}
-
-
-def _drain(app):
-    # the UART's bytes into the decoder between the pieces of a bundle, as App.step does
-    app.feed_uart()
 
 
 def _version():

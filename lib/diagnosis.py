@@ -56,3 +56,16 @@ def _serial_hint(serial):
     return ("The serial setting is %s; most likely it should be 2400 %s (Aidon, Kaifa and Landis+Gyr send 8E1, "
             "Kamstrup 8N1): set meter.serial to \"auto\" or to your meter's make. If that does not help, "
             "the adapter's output may be inverted (invert_rx in the board profile)." % (serial["framing"], other))
+
+
+def frame_counts(app):
+    # the status's "frames" from the app's readers (lib/framers.py), one shape for every kind: an M-Bus checksum or a P1 CRC is the frame's check (bad_fcs)
+    if app.protocol == "mbus":
+        m = app.long_frames
+        return {"ok": m.frames_ok, "bad_hcs": 0, "bad_fcs": m.bad_checksum, "oversize": m.oversize, "skipped_bytes": m.skipped,
+                "bad_sequence": m.bad_sequence}
+    if app.protocol == "p1":
+        t = app.p1
+        return {"ok": t.frames_ok, "bad_hcs": 0, "bad_fcs": t.bad_crc, "oversize": 0, "skipped_bytes": t.skipped, "cut": t.cut}
+    a = app.assembler
+    return {"ok": app.frames_ok(), "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped}

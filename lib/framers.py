@@ -1,7 +1,7 @@
-# framers.py Provides choose(): which frame readers (HDLC, M-Bus, P1) the app feeds, and the frame counters in one shape.
+# framers.py Provides choose(): which frame readers (HDLC, M-Bus, P1) the app feeds, and found(): the kind that passed.
 # MIT license
 #
-# Needed when the serial setting or what it found changes, and for the status: lib/app.py imports it
+# Needed when the serial setting or what it found changes: lib/app.py imports it
 # for the call and drops it again (its code then takes no RAM).
 
 import gc
@@ -47,16 +47,3 @@ def found(app):
             choose(app)
             app.log("serial: %s frames at %s" % (NAMES[kind], text(app.serial.line)))
             return
-
-
-def counts(app):
-    # the status's "frames", one shape for every kind: an M-Bus checksum or a P1 CRC is the frame's check (bad_fcs)
-    if app.protocol == "mbus":
-        m = app.long_frames
-        return {"ok": m.frames_ok, "bad_hcs": 0, "bad_fcs": m.bad_checksum, "oversize": m.oversize, "skipped_bytes": m.skipped,
-                "bad_sequence": m.bad_sequence}
-    if app.protocol == "p1":
-        t = app.p1
-        return {"ok": t.frames_ok, "bad_hcs": 0, "bad_fcs": t.bad_crc, "oversize": 0, "skipped_bytes": t.skipped, "cut": t.cut}
-    a = app.assembler
-    return {"ok": app.frames_ok(), "bad_hcs": a.bad_hcs, "bad_fcs": a.bad_fcs, "oversize": a.oversize, "skipped_bytes": a.skipped}

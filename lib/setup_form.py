@@ -205,7 +205,7 @@ def _apply(app, old, cfg, errors, setup):
         from serial_port import SerialChoice
         from uart_open import lines
 
-        app.serial = SerialChoice(cfg["meter.serial"], lines(cfg["meter.serial"], app.profile), _paths(app)[2] + "/serial.json")
+        app.serial = SerialChoice(cfg["meter.serial"], lines(cfg["meter.serial"], app.profile), app.serial.path, app.serial.try_ms)
         sys.modules.pop("uart_open", None)
         app.use_line(cfg["meter.serial"])
     return later
