@@ -6,7 +6,7 @@ from binascii import unhexlify
 
 from corpus import good_p1, records
 from dlms import Decoder
-from harness import Firmware, Replay, wait_until
+from harness import Firmware, Recorder, Replay, wait_until
 from mbus import Assembler
 from test_firmware_mqtt import _hanlog
 from test_p1 import _expected
@@ -70,16 +70,21 @@ def test_auto_finds_an_encrypted_austrian_m_bus_meter_at_2400_8e1(tmp_path, brok
     key = r["key"]["encryption_key"]
     want = _mbus_values(r, unhexlify(key))
     replay = _replayed(tmp_path, [r["bytes"]])
-    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": broker.port}, "meter": {"serial": "auto", "key": key}},
-                  replay.port)
+    raw = Recorder(broker.port, topics=("han/test/raw",))
+    fw = Firmware(tmp_path, {"mqtt": {"host": "127.0.0.1", "port": broker.port, "raw": True},
+                             "meter": {"serial": "auto", "key": key}}, replay.port)
     try:
         s = _settled(fw, "mbus")
+        # mqtt.raw: once the kind is known, each message's last M-Bus frame, whole, as sent
+        frames = wait_until(lambda: raw.on("han/test/raw"), 30, "raw frames")
+        assert all(f.startswith("68") and f.endswith("16") and f in r["bytes"].hex() for f in frames), frames[:2]
         assert s["serial"]["framing"] == "2400 8E1" and s["serial"]["settled"]  # the first try: no need to move on
         assert s["diagnosis"]["code"] == "ok" and s["frames"]["bad_fcs"] == 0 and s["decoder"]["wrong_key"] == 0
         got = _numbers(s["power_full"] or s["power"])
         assert got and all(got[k] == want[k] for k in got if k in want), (got, want)
         assert "serial: M-Bus frames at 2400 8E1" in fw.output()
     finally:
+        raw.close()
         fw.kill()
         replay.stop()
 

@@ -182,7 +182,9 @@ class App:
         self.mqtt.reading(pairs, self.power_text, energy)
         if not self.accounting_off:
             self._account(rd)
-        if self.cfg["mqtt.raw"] and self.p1 is None:  # hex frames; a P1 telegram is text, and never held whole
+        # hex frames, from the window of the kind in use (while "auto" searches, which one delivered is
+        # not known); a P1 telegram is text, and never held whole
+        if self.cfg["mqtt.raw"] and self.protocol in ("hdlc", "mbus"):
             a = self.long_frames if self.protocol == "mbus" else self.assembler
             self.mqtt.raw("".join("%02x" % a.win[i] for i in range(a.frame_start, a.frame_end)))
         if self.led:
