@@ -67,6 +67,7 @@ def _run(a):
 
 def _pass():
     a = _app[0]
+    _check("between passes: the runner's")  # its collection, mem_info and the heap's cut are not the firmware's
     try:
         a.step()
     except KeyboardInterrupt:

@@ -176,25 +176,30 @@ del _getenv
 // objects cost 16 bytes per `bytes` of free heap.
 function fragment(mp, bytes, memLog, memInfo) {
   mp.runPython("_mpy32_pins = None\nimport gc\ngc.collect()"); // earlier pins go, and the garbage with them
-  // the free bytes of the areas the heap has now, from mem_info (gc.mem_free() adds what the heap
-  // could still grow by, which changes once it has grown)
-  const freeBlocks = Math.floor(memInfo().free / 16) - 8;
+  // the bytes of the areas the heap has now, from mem_info (gc.mem_free() adds what the heap could
+  // still grow by). The free blocks are counted inside the filling call, once this code is compiled:
+  // compiling it allocates (its parse tree and bytecode, and the names it interns, which can take a
+  // new qstr pool), so a count taken before it overfilled the heap now and then and grew it, which
+  // the tests took for the firmware's doing.
+  const total = memInfo().total;
   mp.runPython(`
 import gc
-def _fill(free_blocks, every):
+def _fill(every):
     # 2-tuples, one 16-byte block each on a 32-bit port: the kept ones chained, the others not (a
-    # stale reference to one, left in the Python stack, would keep a whole chain of them alive)
+    # stale reference to one, left in the Python stack, would keep a whole chain of them alive). Every
+    # free block but 4, which the range, its iterator and this call's state may take
     keep = None
-    for i in range(free_blocks):
+    for i in range((${total} - gc.mem_alloc()) // 16 - 4):
         if i % every == every - 1:
             keep = (keep, None)
         else:
             (None, i)
     return keep
-_mpy32_pins = _fill(${freeBlocks}, ${Math.floor(bytes / 16) + 1})
+_mpy32_pins = _fill(${Math.floor(bytes / 16) + 1})
 del _fill
 gc.collect()
 `);
+  if (memInfo().total !== total) process.stdout.write("mpy32: the cut itself grew the heap: its count of the free blocks is wrong\n");
   if (memLog) fs.appendFileSync(memLog, JSON.stringify({ fragmented: bytes }) + "\n");
 }
 
