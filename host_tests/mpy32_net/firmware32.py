@@ -53,16 +53,27 @@ def _boot():
         yield
         print("mpy32: heap after %s %d" % (name, gc.mem_alloc()))
     sys.modules["app"].App.run = _run
-    exec(open(_MAIN).read(), {"__name__": "__main__", "__file__": _MAIN})  # ends in App.run(): _run()
+    try:
+        exec(open(_MAIN).read(), {"__name__": "__main__", "__file__": _MAIN})  # ends in App.run(): _run()
+    except _LoopInJS:
+        pass
     _check("boot")
     yield
     print("mpy32: heap after main.py %d" % gc.mem_alloc())
     micropython.qstr_info()
 
 
+class _LoopInJS(BaseException):
+    # raised by the stand-in for App.run() to leave main.py where a device stays in the loop: main.py
+    # catches neither it nor anything above it, so what it does after run() returns (on a device: after
+    # Ctrl-C, boot_guard.ended() hands the board to the REPL) does not run here either
+    pass
+
+
 def _run(a):
     a.log("mpy32: firmware on the 32-bit WebAssembly MicroPython, loop driven from JS")
     _app.append(a)
+    raise _LoopInJS
 
 
 def _pass():
