@@ -26,10 +26,9 @@ class _App:
         self.p1 = None
         self.framers = ()
         self.serial = SerialChoice(setting, [line], "/tmp/han-test-framers.json", 0)
-        self.protocol = framers.protocol(setting)
         self.readings = 0
         self.logged = []
-        framers.choose(self)
+        framers.use(self, setting)
 
     def on_reading(self, rd):
         self.readings += 1
@@ -77,8 +76,7 @@ def test_auto_at_115200_also_reads_p1_and_keeps_it_once_a_telegram_passes():
     counts = frame_counts(app)
     assert counts["ok"] == 1 and counts["bad_fcs"] == 0 and counts["cut"] == 0
     app.serial.order = [_2400]  # a new meter.serial: a maker's name
-    app.protocol = framers.protocol("kaifa")
-    framers.choose(app)
+    framers.use(app, "kaifa")
     assert app.framers == (app.assembler,) and app.p1 is None and "p1" not in sys.modules
 
 

@@ -110,13 +110,12 @@ class App:
         self.long_frames = None  # mbus.Assembler: M-Bus long frames (Austria, Poland), while they may be what comes
         self.p1 = None  # p1.Decoder: DSMR P1 telegrams, while they may be what comes (at 115200 only)
         self.framers = ()  # what the UART's bytes go to (lib/framers.py)
+        self.protocol = None  # the kind they carry, "hdlc", "mbus" or "p1"; on "auto" None until one passes
         uart_open = _once("uart_open")  # needed once: dropped after
         self.serial = SerialChoice(cfg["meter.serial"], uart_open.lines(cfg["meter.serial"], profile), state_dir + "/serial.json")
         self.serial.try_ms = int(_env("HAN_SERIAL_TRY_MS", self.serial.try_ms))  # the unix port's tests shorten it
         self.uart = uart_open.open_uart(profile, self.serial.line)
-        framers = _once("framers")
-        self.protocol = framers.protocol(cfg["meter.serial"])  # "hdlc", "mbus" or "p1"; on "auto" the first kind that passes
-        framers.choose(self)
+        _once("framers").use(self, cfg["meter.serial"])
         self.irq_watch = IrqWatch(self.ring, self.uart)  # attaches the ring; polls if the IRQ never runs
         self.irq = self.irq_watch.irq
         self.chunk = bytearray(_CHUNK)
@@ -229,11 +228,9 @@ class App:
         return n
 
     def use_line(self, setting):
-        # at the start, and after self.serial changed (auto moving on, a new meter.serial): the UART and the framers follow
+        # after self.serial changed (auto moving on, a new meter.serial): the UART and the framers follow
         reconfigure(self.uart, self.serial.line)
-        framers = _once("framers")
-        self.protocol = framers.protocol(setting)
-        framers.choose(self)
+        _once("framers").use(self, setting)
 
     def feed_uart(self):
         # the UART's bytes so far into the framers (and from there the decoder)

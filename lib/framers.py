@@ -1,4 +1,4 @@
-# framers.py Provides choose(): which frame readers (HDLC, M-Bus, P1) the app feeds, and found(): the kind that passed.
+# framers.py Provides use() and choose(): which frame readers (HDLC, M-Bus, P1) the app feeds, and found(): the kind that passed.
 # MIT license
 #
 # Needed when the serial setting or what it found changes: lib/app.py imports it
@@ -15,6 +15,12 @@ NAMES = {"hdlc": "HDLC", "mbus": "M-Bus", "p1": "P1"}
 def protocol(setting):
     # the kind of frame a fixed meter.serial reads (a maker's name: HDLC); None: "auto" finds it from the bytes
     return None if setting == "auto" else setting if setting in ("mbus", "p1") else "hdlc"
+
+
+def use(app, setting):
+    # the readers for a meter.serial setting: at the start, when the setting changes, and when "auto" moves on
+    app.protocol = protocol(setting)
+    choose(app)
 
 
 def choose(app):
