@@ -172,6 +172,27 @@ def test_a_new_serial_setting_is_applied_at_once_and_auto_finds_the_meter_again(
         replay.stop()
 
 
+def test_frames_that_passed_before_a_serial_change_do_not_settle_the_new_setting(tmp_path, broker):
+    # "kaifa" to "auto" with the meter gone quiet: nothing has passed at the new setting, so auto must go
+    # on searching; counted from before, it would settle on its first try (2400 8E1, whatever the meter)
+    replay, fw = _start(tmp_path, broker)
+    try:
+        wait_until(lambda: fw.status()["decoder"]["decoded"], 30, "the first message")
+        replay.stop()
+        cookie, csrf = _session(fw)
+        status, _, body = _request(fw, "POST", "/settings/save", {"meter.serial": "auto", "csrf": csrf}, cookie=cookie)
+        assert status == 200 and json.loads(body)["restart_for"] == []
+        wait_until(lambda: fw.status()["serial"]["setting"] == "auto", 10, "the new setting in use")
+        since = fw.status()["uptime_s"]
+        wait_until(lambda: fw.status()["uptime_s"] >= since + 3, 10, "three of the loop's checks a second")
+        s = fw.status()
+        assert not s["serial"]["settled"] and s["serial"]["protocol"] is None and s["frames"]["ok"] == 0, s["serial"]
+        assert not (tmp_path / "serial.json").exists()  # nothing found, nothing kept for the next boot
+    finally:
+        fw.kill()
+        replay.stop()
+
+
 def test_the_settings_buttons_open_the_setup_access_point_and_restart(tmp_path, broker):
     replay, fw = _start(tmp_path, broker)
     try:

@@ -207,5 +207,10 @@ def _apply(app, old, cfg, errors, setup):
 
         app.serial = SerialChoice(cfg["meter.serial"], lines(cfg["meter.serial"], app.profile), app.serial.path, app.serial.try_ms)
         sys.modules.pop("uart_open", None)
+        # the readers count good frames from zero again, as the new choice does: frames that passed at
+        # the old setting would settle "auto" on its first try, whatever the meter sends. The readers
+        # themselves stay, with any frame they are halfway through
+        for f in app.framers:
+            f.frames_ok = 0
         app.use_line(cfg["meter.serial"])
     return later
